@@ -1,0 +1,409 @@
+"""Model registry, loading, device and precision choice.
+
+A model is named in one of four ways:
+
+* a short registry name (``sam2.1-tiny``), mapped to a hub id;
+* a hub id (``facebook/sam2.1-hiera-tiny``), downloaded once into huggingface_hub's cache;
+* a local directory written by ``save_pretrained`` (offline clusters, fine-tuned models);
+* ``random:NAME``: the shape of ``NAME`` with random weights, for tests and for trying the
+  pipeline without weights. Its masks are meaningless, and everything it produces says so.
+
+:class:`ModelLoader` loads lazily and keeps loaded models by ``(spec, device, dtype)``; the
+CLI and the plugin each own one (no module-level state). torch and transformers are
+imported only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelUnavailableError, Sam2InputError
+
+DEFAULT_MODEL = "sam2.1-tiny"
+RANDOM_PREFIX = "random:"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One entry of the registry."""
+
+    name: str
+    hub_id: str
+    download_mb: int
+    description: str
+
+
+# Download sizes are those of the safetensors weights on the hub, rounded.
+REGISTRY: dict[str, ModelInfo] = {
+    m.name: m
+    for m in (
+        ModelInfo("sam2.1-tiny", "facebook/sam2.1-hiera-tiny", 156, "SAM 2.1 Hiera-T, fastest (default)"),
+        ModelInfo("sam2.1-small", "facebook/sam2.1-hiera-small", 184, "SAM 2.1 Hiera-S"),
+        ModelInfo("sam2.1-base-plus", "facebook/sam2.1-hiera-base-plus", 324, "SAM 2.1 Hiera-B+"),
+        ModelInfo("sam2.1-large", "facebook/sam2.1-hiera-large", 898, "SAM 2.1 Hiera-L, most accurate"),
+        ModelInfo("sam2-tiny", "facebook/sam2-hiera-tiny", 156, "SAM 2 Hiera-T"),
+        ModelInfo("sam2-small", "facebook/sam2-hiera-small", 184, "SAM 2 Hiera-S"),
+        ModelInfo("sam2-base-plus", "facebook/sam2-hiera-base-plus", 324, "SAM 2 Hiera-B+"),
+        ModelInfo("sam2-large", "facebook/sam2-hiera-large", 898, "SAM 2 Hiera-L"),
+        ModelInfo("edgetam", "yonigozlan/EdgeTAM-hf", 56, "EdgeTAM, a lighter tracker for laptops"),
+    )
+}
+
+# Hiera shapes of the original SAM 2 / 2.1 configurations (the same for both releases).
+_HIERA = {
+    "tiny": dict(hidden=96, heads=1, blocks=[1, 2, 7, 2], glob=[5, 7, 9], bkg=[7, 7], win=[8, 4, 14, 7]),
+    "small": dict(hidden=96, heads=1, blocks=[1, 2, 11, 2], glob=[7, 10, 13], bkg=[7, 7], win=[8, 4, 14, 7]),
+    "base-plus": dict(hidden=112, heads=2, blocks=[2, 3, 16, 3], glob=[12, 16, 20], bkg=[14, 14], win=[8, 4, 14, 7]),
+    "large": dict(hidden=144, heads=2, blocks=[2, 6, 36, 4], glob=[23, 33, 43], bkg=[7, 7], win=[8, 4, 16, 8]),
+}
+#: A reduced SAM 2.1-tiny (256-pixel input, fewer layers) for fast tests and demos.
+REDUCED = "reduced"
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with what provenance needs to know about it."""
+
+    model: Any
+    processor: Any
+    spec: str
+    source: str  # "hub", "local" or "random"
+    model_id: str
+    revision: str
+    device: str
+    autocast_dtype: Any = None
+    is_random: bool = False
+    image_size: int = 1024
+    extra: dict = field(default_factory=dict)
+
+    def autocast(self):
+        """Context for model calls: bf16 autocast on CUDA, nothing elsewhere."""
+        import torch
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.split(":")[0], dtype=self.autocast_dtype)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "source": self.source,
+            "model_id": self.model_id,
+            "revision": self.revision,
+            "random_weights": self.is_random,
+            "device": self.device,
+            "autocast_dtype": str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else None,
+            "image_size": self.image_size,
+        }
+
+
+# -- names ----------------------------------------------------------------------------------
+def resolve_spec(spec: str) -> tuple[str, str]:
+    """Return ``(kind, target)`` for a model name: kind is registry, hub, local or random."""
+    spec = spec.strip()
+    if spec.startswith(RANDOM_PREFIX):
+        shape = spec[len(RANDOM_PREFIX) :]
+        if shape != REDUCED and shape not in REGISTRY:
+            raise ModelUnavailableError(f"Unknown model shape {shape!r} for random weights; {_known_names()}")
+        if shape == "edgetam":
+            raise ModelUnavailableError("random:edgetam is not available yet; use a sam2 or sam2.1 shape.")
+        return "random", shape
+    if spec in REGISTRY:
+        return "hub", REGISTRY[spec].hub_id
+    if Path(spec).expanduser().exists():
+        return "local", str(Path(spec).expanduser().resolve())
+    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        return "hub", spec
+    raise ModelUnavailableError(f"Unknown model {spec!r}: not a registry name, hub id or directory; {_known_names()}")
+
+
+def _known_names() -> str:
+    return "known names: " + ", ".join(REGISTRY)
+
+
+def pick_device(name: str = "auto") -> str:
+    """``auto`` picks cuda, then mps, then cpu; an explicit choice must be available."""
+    import torch
+
+    name = (name or "auto").lower()
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if name.startswith("cuda") and not cuda:
+        raise Sam2InputError("--device cuda was asked for, but no CUDA GPU is available here.")
+    if name == "mps" and not mps:
+        raise Sam2InputError("--device mps was asked for, but Apple's MPS is not available here.")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise Sam2InputError(f"Unknown device {name!r}; use auto, cpu, cuda or mps.")
+    return name
+
+
+def default_autocast_dtype(device: str):
+    """bf16 autocast on CUDA; fp32 (no autocast) elsewhere."""
+    import torch
+
+    return torch.bfloat16 if device.startswith("cuda") else None
+
+
+# -- loading --------------------------------------------------------------------------------
+class ModelLoader:
+    """Loads models on first use and keeps them by ``(spec, device, dtype)``."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple, LoadedModel] = {}
+
+    def load(self, spec: str = DEFAULT_MODEL, *, device: str = "auto", progress: bool = True) -> LoadedModel:
+        device = pick_device(device)
+        dtype = default_autocast_dtype(device)
+        key = (spec, device, str(dtype))
+        if key not in self._loaded:
+            self._loaded[key] = load_model(spec, device=device, autocast_dtype=dtype, progress=progress)
+        return self._loaded[key]
+
+
+def load_model(spec: str, *, device: str = "cpu", autocast_dtype=None, progress: bool = True) -> LoadedModel:
+    """Load ``spec`` (registry name, hub id, directory or ``random:NAME``) onto ``device``."""
+    kind, target = resolve_spec(spec)
+    if kind == "random":
+        model, processor = build_random_model(target)
+        revision, source, model_id = "random-seed-0", "random", f"{RANDOM_PREFIX}{target}"
+    else:
+        if kind == "hub":
+            directory, revision = fetch_from_hub(target, progress=progress)
+            source, model_id = "hub", target
+        else:
+            directory, revision, source, model_id = Path(target), _hash_directory(Path(target)), "local", target
+        model, processor = _load_directory(directory, label=model_id)
+    model = model.to(device).eval()
+    return LoadedModel(
+        model=model,
+        processor=processor,
+        spec=spec,
+        source=source,
+        model_id=model_id,
+        revision=revision,
+        device=device,
+        autocast_dtype=autocast_dtype,
+        is_random=kind == "random",
+        image_size=int(processor.target_size),
+    )
+
+
+def cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _offline_message(hub_id: str, reason: str) -> str:
+    name = next((m.name for m in REGISTRY.values() if m.hub_id == hub_id), hub_id)
+    return (
+        f"Model {hub_id} is not in the local cache ({cache_dir()}) and could not be downloaded ({reason}). "
+        f"On a machine with network run `napari-sam2 download {name}` (copy the cache if needed), "
+        "or pass --model DIR with a directory written by save_pretrained."
+    )
+
+
+def fetch_from_hub(hub_id: str, *, progress: bool = True) -> tuple[Path, str]:
+    """Return the local snapshot directory of ``hub_id`` and its commit, downloading if needed."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    patterns = ["*.json", "*.safetensors", "*.txt"]
+    (enable_progress_bars if progress else disable_progress_bars)()
+    try:
+        path = snapshot_download(hub_id, allow_patterns=patterns, local_files_only=True)
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        try:
+            path = snapshot_download(hub_id, allow_patterns=patterns)
+        except (RepositoryNotFoundError, GatedRepoError) as exc:
+            raise ModelUnavailableError(f"Model {hub_id!r} does not exist on the hub or is not public.") from exc
+        except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+            reason = "offline mode is on" if _hub_offline() else "no network"
+            raise ModelUnavailableError(_offline_message(hub_id, reason)) from exc
+    path = Path(path)
+    return path, path.name
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def download_model(name: str) -> Path:
+    """Fetch a registry name or hub id into the cache now, with progress; return its path."""
+    kind, target = resolve_spec(name)
+    if kind != "hub":
+        raise Sam2InputError(f"{name!r} is not a hub model; nothing to download.")
+    return fetch_from_hub(target, progress=True)[0]
+
+
+def cached_models() -> dict[str, float]:
+    """Hub ids present in the local cache, with their size in MB."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        info = scan_cache_dir()
+    except Exception:  # an absent or unreadable cache simply holds nothing
+        return {}
+    return {repo.repo_id: repo.size_on_disk / 1e6 for repo in info.repos if repo.repo_type == "model"}
+
+
+def _load_directory(directory: Path, *, label: str):
+    import json
+
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise ModelUnavailableError(f"{label} is not a model directory: it has no config.json.")
+    try:
+        model_type = json.loads(config_path.read_text()).get("model_type", "")
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(f"{label}: config.json is not readable JSON ({exc}).") from exc
+    model_class = _model_class(model_type, label)
+    try:
+        model = model_class.from_pretrained(directory)
+    except Exception as exc:  # transformers raises many types for corrupt weights
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailableError(f"{label} could not be loaded; the directory looks corrupt: {first}") from exc
+    return model, _load_processor(directory, model)
+
+
+def _model_class(model_type: str, label: str):
+    import transformers
+
+    classes = {"sam2_video": "Sam2VideoModel", "edgetam_video": "EdgeTamVideoModel"}
+    if model_type not in classes:
+        raise ModelUnavailableError(
+            f"{label} holds a {model_type or 'unknown'!r} model, not a SAM 2 video model "
+            "(expected model_type sam2_video or edgetam_video)."
+        )
+    return getattr(transformers, classes[model_type])
+
+
+def _load_processor(directory: Path, model):
+    from transformers import Sam2VideoProcessor
+
+    if (directory / "processor_config.json").exists() or (directory / "preprocessor_config.json").exists():
+        try:
+            return Sam2VideoProcessor.from_pretrained(directory)
+        except Exception:  # fall back to the processor implied by the model's config
+            pass
+    return make_processor(_config_image_size(model.config))
+
+
+def _config_image_size(config) -> int:
+    size = config.image_size
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
+def make_processor(image_size: int = 1024):
+    """The reference SAM 2 processor for a given square input size."""
+    from transformers import Sam2ImageProcessor, Sam2VideoProcessor, Sam2VideoVideoProcessor
+
+    size = {"height": image_size, "width": image_size}
+    image_processor = Sam2ImageProcessor(size=size, mask_size={"height": image_size // 4, "width": image_size // 4})
+    return Sam2VideoProcessor(image_processor=image_processor, video_processor=Sam2VideoVideoProcessor(size=size))
+
+
+def _hash_directory(directory: Path) -> str:
+    """A content hash of a model directory: config plus weight files (size and head/tail bytes)."""
+    digest = hashlib.sha256()
+    if not directory.is_dir():
+        raise ModelUnavailableError(f"{directory} is not a directory.")
+    for path in sorted(directory.glob("*")):
+        if path.suffix not in (".json", ".safetensors", ".bin"):
+            continue
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            size = path.stat().st_size
+            digest.update(str(size).encode())
+            digest.update(handle.read(1 << 20))
+            if size > 2 << 20:
+                handle.seek(-(1 << 20), os.SEEK_END)
+                digest.update(handle.read())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+# -- random weights -------------------------------------------------------------------------
+def random_config(shape: str):
+    """A ``Sam2VideoConfig`` in the shape of a registry model, or the reduced test shape."""
+    from transformers import Sam2VideoConfig
+
+    if shape == REDUCED:
+        s = 256
+        backbone = dict(image_size=[s, s], blocks_per_stage=[1, 1, 2, 1], global_attention_blocks=[3])
+        return Sam2VideoConfig(
+            vision_config=dict(
+                model_type="sam2_vision_model",
+                backbone_config=dict(model_type="sam2_hiera_det_model", **backbone),
+                backbone_feature_sizes=[[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]],
+            ),
+            prompt_encoder_config=dict(image_size=s),
+            image_size=s,
+            memory_attention_rope_feat_sizes=[s // 16, s // 16],
+            memory_attention_num_layers=2,
+        )
+    size = shape.split("-", 1)[1]
+    h = _HIERA[size]
+    dims = [h["hidden"] * 2**i for i in range(4)]
+    backbone = dict(
+        model_type="sam2_hiera_det_model",
+        hidden_size=h["hidden"],
+        num_attention_heads=h["heads"],
+        blocks_per_stage=h["blocks"],
+        embed_dim_per_stage=dims,
+        num_attention_heads_per_stage=[h["heads"] * 2**i for i in range(4)],
+        window_size_per_stage=h["win"],
+        global_attention_blocks=h["glob"],
+        window_positional_embedding_background_size=h["bkg"],
+    )
+    is_21 = shape.startswith("sam2.1")
+    return Sam2VideoConfig(
+        vision_config=dict(
+            model_type="sam2_vision_model", backbone_config=backbone, backbone_channel_list=dims[::-1]
+        ),
+        enable_occlusion_spatial_embedding=is_21,
+        enable_temporal_pos_encoding_for_object_pointers=is_21,
+    )
+
+
+def build_random_model(shape: str, *, seed: int = 0):
+    """A model of ``shape`` with seeded random weights whose masks are not trivially empty.
+
+    Default random weights give a slightly negative object score, so every mask is the
+    constant "object absent". Raising the object-score bias and scaling the mask
+    hypernetworks' outputs gives masks that cover part of the frame and change with the
+    image and the prompt, which is what tests need to prove anything.
+    """
+    import torch
+    from transformers import Sam2VideoModel
+
+    config = random_config(shape)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = Sam2VideoModel(config).eval()
+    with torch.no_grad():
+        model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(10.0)
+        for mlp in model.mask_decoder.output_hypernetworks_mlps:
+            mlp.proj_out.weight.mul_(100.0)
+    return model, make_processor(_config_image_size(config))
+
+
+def save_random_model(shape: str, directory: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Write a random-weight model with ``save_pretrained``, as a user's directory would be."""
+    model, processor = build_random_model(shape, seed=seed)
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory

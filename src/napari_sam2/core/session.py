@@ -1,0 +1,382 @@
+"""One tracking session: objects, prompts, single-frame prediction and propagation.
+
+The engine drives transformers' ``Sam2VideoModel`` with one inference state per object.
+All objects share one lazy frame mapping and one feature cache, so a frame is encoded once
+however many objects look at it, while a new object can be propagated alone without
+recomputing (or changing) the objects already tracked.
+
+Two things differ from a plain transformers session, on purpose:
+
+* **Corrections are conditioning frames.** transformers stores prompts on an already
+  tracked frame as a non-conditioning output, so the next propagation through that frame
+  recomputes it without the prompt (the upstream SAM 2 behaviour). After the forward call
+  the engine moves that output to the conditioning outputs, where propagation keeps it.
+* **What is never read again is dropped.** ``high_res_masks`` (4 MiB per frame and object
+  at 1024²) is used once, for the memory encoder, then released.
+
+The private parts of transformers relied on are listed in :data:`PRIVATE_CONTRACT`; a test
+checks them so that a transformers release that changes them fails loudly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import Sam2InputError
+from .features import FeatureCache
+from .frames import FrameSource, PreprocessedFrames, Roi
+
+DIRECTIONS = ("forward", "backward", "both")
+
+#: Attributes of transformers' inference session that the engine reads or writes.
+PRIVATE_CONTRACT = (
+    "processed_frames",
+    "cache",
+    "output_dict_per_obj",
+    "frames_tracked_per_obj",
+    "point_inputs_per_obj",
+    "mask_inputs_per_obj",
+    "obj_with_new_inputs",
+)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A click in full-frame pixel coordinates ``(y, x)``; napari's row/column order."""
+
+    y: float
+    x: float
+    positive: bool = True
+
+
+@dataclass
+class FramePrompts:
+    """Everything one object was given on one frame."""
+
+    points: list[Point] = field(default_factory=list)
+    box: tuple[float, float, float, float] | None = None  # y0, x0, y1, x1
+    mask: np.ndarray | None = None
+
+    def is_empty(self) -> bool:
+        return not self.points and self.box is None and self.mask is None
+
+
+@dataclass
+class FrameResult:
+    """Masks of some objects on one frame. ``masks`` are in ROI coordinates."""
+
+    frame: int
+    object_ids: list[int]
+    masks: np.ndarray  # (n_objects, H, W) bool
+    scores: np.ndarray  # (n_objects,) object-score logits; > 0 means "present"
+    roi: Roi
+
+
+@dataclass
+class _TrackedObject:
+    state: Any  # transformers Sam2VideoInferenceSession holding this object alone
+    prompts: dict[int, FramePrompts] = field(default_factory=dict)
+
+
+class TrackingSession:
+    """Segment and track prompted objects through a :class:`FrameSource`.
+
+    Parameters
+    ----------
+    loaded
+        A :class:`~napari_sam2.core.models.LoadedModel`.
+    source
+        The frames.
+    feature_cache_mb
+        Byte budget of the shared image-feature cache (LRU).
+    fix_corrections
+        Keep prompts on tracked frames as conditioning frames (see module docstring).
+        Only tests switch this off, to show the fix is needed.
+    """
+
+    def __init__(
+        self,
+        loaded: Any,
+        source: FrameSource,
+        *,
+        feature_cache_mb: float = 512,
+        fix_corrections: bool = True,
+    ) -> None:
+        self.loaded = loaded
+        self.source = source
+        self.frames = PreprocessedFrames(source, loaded.processor.video_processor)
+        self.cache = FeatureCache(budget_bytes=int(feature_cache_mb * 2**20))
+        self.fix_corrections = fix_corrections
+        self._objects: dict[int, _TrackedObject] = {}
+        self.scores: dict[int, dict[int, float]] = {}  # frame -> object id -> score
+        self.frame_seconds: list[float] = []
+
+    # -- objects ----------------------------------------------------------------------------
+    @property
+    def object_ids(self) -> list[int]:
+        return list(self._objects)
+
+    def add_object(self, obj_id: int | None = None) -> int:
+        """Register an object; ``None`` takes the next free id (ids start at 1)."""
+        if obj_id is None:
+            obj_id = max(self._objects, default=0) + 1
+        obj_id = int(obj_id)
+        if obj_id <= 0:
+            raise Sam2InputError(f"Object ids must be positive integers, got {obj_id}.")
+        if obj_id not in self._objects:
+            self._objects[obj_id] = _TrackedObject(state=self._new_state(obj_id))
+        return obj_id
+
+    def remove_object(self, obj_id: int) -> None:
+        self._objects.pop(obj_id, None)
+        for per_frame in self.scores.values():
+            per_frame.pop(obj_id, None)
+
+    def reset(self) -> None:
+        """Forget every object, prompt and result; keep the cached image features."""
+        self._objects.clear()
+        self.scores.clear()
+
+    def prompts(self) -> dict[int, dict[int, FramePrompts]]:
+        """``object id -> frame -> prompts``, for export and provenance."""
+        return {oid: dict(sorted(obj.prompts.items())) for oid, obj in self._objects.items()}
+
+    def _new_state(self, obj_id: int):
+        import torch
+        from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
+
+        h, w = self.source.frame_shape
+        device = self.loaded.device
+        state = Sam2VideoInferenceSession(
+            video=None,
+            video_height=h,
+            video_width=w,
+            inference_device=device,
+            inference_state_device=device,
+            video_storage_device=device,
+            dtype=torch.float32,
+        )
+        state.processed_frames = self.frames
+        state.cache = self.cache
+        state.obj_id_to_idx(obj_id)
+        return state
+
+    # -- prompts ----------------------------------------------------------------------------
+    def add_points(self, obj_id: int, frame: int, points: Iterable[Point | tuple]) -> FrameResult:
+        """Add clicks for ``obj_id`` on ``frame`` and return that frame's mask at once."""
+        new = self._validated(points, frame)
+        prompts = self._frame_prompts(obj_id, frame)
+        prompts.points.extend(new)
+        prompts.mask = None
+        return self._predict_prompt_frame(obj_id, frame)
+
+    def set_prompts(
+        self,
+        obj_id: int,
+        frame: int,
+        *,
+        points: Sequence[Point | tuple] = (),
+        box: tuple[float, float, float, float] | None = None,
+    ) -> FrameResult | None:
+        """Replace the prompts of ``obj_id`` on ``frame``; an empty set removes them."""
+        new = self._validated(points, frame)
+        if box is not None:
+            self._to_roi_xy(box[0], box[1], f"The box on frame {frame}")
+            self._to_roi_xy(box[2] - 1e-3, box[3] - 1e-3, f"The box on frame {frame}")
+        prompts = self._frame_prompts(obj_id, frame)
+        prompts.points, prompts.box, prompts.mask = new, box, None
+        if prompts.is_empty():
+            self.clear_prompts(obj_id, frame)
+            return None
+        return self._predict_prompt_frame(obj_id, frame)
+
+    def add_mask(self, obj_id: int, frame: int, mask: np.ndarray) -> FrameResult:
+        """Use a full-frame boolean mask (for example a painted label slice) as the prompt."""
+        mask = np.asarray(mask)
+        if mask.shape != self.source.full_frame_shape:
+            raise Sam2InputError(f"A mask prompt must have the frame's shape {self.source.full_frame_shape}, got {mask.shape}.")
+        roi = self.source.roi
+        mask = mask[roi.y0 : roi.y1, roi.x0 : roi.x1].astype(bool)
+        if not mask.any():
+            raise Sam2InputError(f"The mask prompt for object {obj_id} on frame {frame} is empty inside the region.")
+        prompts = self._frame_prompts(obj_id, frame)
+        prompts.points, prompts.box, prompts.mask = [], None, mask
+        return self._predict_prompt_frame(obj_id, frame)
+
+    def clear_prompts(self, obj_id: int, frame: int) -> None:
+        """Remove every prompt of ``obj_id`` on ``frame`` and forget its conditioning output."""
+        obj = self._objects.get(obj_id)
+        if obj is None:
+            return
+        obj.prompts.pop(frame, None)
+        state = obj.state
+        state.point_inputs_per_obj[0].pop(frame, None)
+        state.mask_inputs_per_obj[0].pop(frame, None)
+        state.output_dict_per_obj[0]["cond_frame_outputs"].pop(frame, None)
+
+    def _validated(self, points: Iterable[Point | tuple], frame: int) -> list[Point]:
+        self._check_frame(frame)
+        new = [_as_point(p) for p in points]
+        for p in new:
+            self._to_roi_xy(p.y, p.x, f"A point on frame {frame}")
+        return new
+
+    def _frame_prompts(self, obj_id: int, frame: int) -> FramePrompts:
+        self._check_frame(frame)
+        self.add_object(obj_id)
+        return self._objects[obj_id].prompts.setdefault(frame, FramePrompts())
+
+    def _check_frame(self, frame: int) -> None:
+        if not isinstance(frame, (int, np.integer)) or not 0 <= frame < len(self.source):
+            raise Sam2InputError(f"Frame {frame} does not exist; the stack has frames 0 to {len(self.source) - 1}.")
+
+    def _to_roi_xy(self, y: float, x: float, what: str) -> list[float]:
+        roi, (h, w) = self.source.roi, self.source.full_frame_shape
+        if not (0 <= y < h and 0 <= x < w):
+            raise Sam2InputError(f"{what} at (y={y:g}, x={x:g}) is outside the {h}x{w} image.")
+        if not (roi.y0 <= y < roi.y1 and roi.x0 <= x < roi.x1):
+            raise Sam2InputError(f"{what} at (y={y:g}, x={x:g}) is outside the region of interest.")
+        return [float(x - roi.x0), float(y - roi.y0)]  # SAM 2 takes (x, y)
+
+    def _send_prompts(self, obj_id: int, frame: int) -> None:
+        obj = self._objects[obj_id]
+        prompts = obj.prompts[frame]
+        processor = self.loaded.processor
+        if prompts.mask is not None:
+            processor.add_inputs_to_inference_session(obj.state, frame_idx=frame, obj_ids=obj_id, input_masks=prompts.mask)
+            return
+        kwargs: dict[str, Any] = {}
+        if prompts.points:
+            where = f"A point on frame {frame}"
+            kwargs["input_points"] = [[[self._to_roi_xy(p.y, p.x, where) for p in prompts.points]]]
+            kwargs["input_labels"] = [[[int(p.positive) for p in prompts.points]]]
+        if prompts.box is not None:
+            y0, x0, y1, x1 = prompts.box
+            (ax, ay), (bx, by) = (self._to_roi_xy(y, x, f"The box on frame {frame}") for y, x in ((y0, x0), (y1 - 1e-3, x1 - 1e-3)))
+            kwargs["input_boxes"] = [[[min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)]]]
+        processor.add_inputs_to_inference_session(obj.state, frame_idx=frame, obj_ids=obj_id, **kwargs)
+
+    def _predict_prompt_frame(self, obj_id: int, frame: int) -> FrameResult:
+        import torch
+
+        self._send_prompts(obj_id, frame)
+        state = self._objects[obj_id].state
+        tracked = state.frames_tracked_per_obj[0].get(frame)
+        reverse = bool(tracked["reverse"]) if tracked else False
+        with torch.inference_mode(), self.loaded.autocast():
+            out = self.loaded.model(inference_session=state, frame_idx=frame, reverse=reverse)
+        outputs = state.output_dict_per_obj[0]
+        if tracked is not None and self.fix_corrections and frame in outputs["non_cond_frame_outputs"]:
+            outputs["cond_frame_outputs"][frame] = outputs["non_cond_frame_outputs"].pop(frame)
+        self._drop_unread(state, frame)
+        return self._result(frame, [obj_id], [out])
+
+    # -- propagation ------------------------------------------------------------------------
+    def propagate(
+        self,
+        direction: str = "both",
+        *,
+        objects: Sequence[int] | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[FrameResult]:
+        """Track objects through the stack, yielding one :class:`FrameResult` per frame.
+
+        ``both`` is the reference order: a forward pass, then a backward pass, each
+        starting at ``start`` (default: the earliest prompted frame of the chosen objects).
+        ``stop`` is the last frame (inclusive) of a forward pass or the first of a backward
+        one. Closing the generator stops between frames; every yielded frame is complete.
+        """
+        if direction not in DIRECTIONS:
+            raise Sam2InputError(f"Direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}.")
+        ids = self._objects_to_track(objects)
+        if start is None:
+            start = min(min(self._objects[o].prompts) for o in ids)
+        self._check_frame(start)
+        if stop is not None:
+            self._check_frame(stop)
+        plan = self.plan(direction, start=start, stop=stop)
+        total = sum(len(order) for _, order in plan)
+        done = 0
+        for reverse, order in plan:
+            for frame in order:
+                yield self._track_frame(ids, frame, reverse)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+
+    def plan(self, direction: str, *, start: int, stop: int | None = None) -> list[tuple[bool, range]]:
+        """The passes ``(reverse, frames)`` that :meth:`propagate` will run."""
+        n = len(self.source)
+        passes = []
+        if direction in ("forward", "both"):
+            end = n - 1 if stop is None or stop < start else stop
+            passes.append((False, range(start, end + 1)))
+        if direction in ("backward", "both") and start > 0:
+            end = 0 if stop is None or stop > start else stop
+            passes.append((True, range(start, end - 1, -1)))
+        return passes
+
+    def _objects_to_track(self, objects: Sequence[int] | None) -> list[int]:
+        ids = list(self._objects) if objects is None else [int(o) for o in objects]
+        unknown = [o for o in ids if o not in self._objects]
+        if unknown:
+            raise Sam2InputError(f"Unknown object id(s) {unknown}; known: {list(self._objects)}.")
+        ids = [o for o in ids if self._objects[o].prompts]
+        if not ids:
+            raise Sam2InputError("Nothing to propagate: add a prompt (a click, box or mask) to an object first.")
+        return ids
+
+    def _track_frame(self, ids: list[int], frame: int, reverse: bool) -> FrameResult:
+        import torch
+
+        t0 = time.perf_counter()
+        outs = []
+        for obj_id in ids:
+            state = self._objects[obj_id].state
+            with torch.inference_mode(), self.loaded.autocast():
+                outs.append(self.loaded.model(inference_session=state, frame_idx=frame, reverse=reverse))
+            self._drop_unread(state, frame)
+        result = self._result(frame, ids, outs)
+        self.frame_seconds.append(time.perf_counter() - t0)
+        return result
+
+    @staticmethod
+    def _drop_unread(state, frame: int) -> None:
+        outputs = state.output_dict_per_obj[0]
+        for kind in ("cond_frame_outputs", "non_cond_frame_outputs"):
+            stored = outputs[kind].get(frame)
+            if stored is not None:
+                stored.pop("high_res_masks", None)
+
+    def _result(self, frame: int, ids: list[int], outs: list[Any]) -> FrameResult:
+        import torch
+
+        h, w = self.source.frame_shape
+        logits = torch.cat([o.pred_masks.float() for o in outs], dim=0)
+        masks = self.loaded.processor.post_process_masks([logits.cpu()], original_sizes=[[h, w]], binarize=False)[0]
+        scores = torch.cat([o.object_score_logits.float().reshape(-1) for o in outs]).cpu().numpy()
+        per_frame = self.scores.setdefault(frame, {})
+        for obj_id, score in zip(ids, scores):
+            per_frame[obj_id] = float(score)
+        return FrameResult(
+            frame=frame,
+            object_ids=list(ids),
+            masks=(masks[:, 0] > 0).numpy(),
+            scores=scores.astype(np.float32),
+            roi=self.source.roi,
+        )
+
+
+def _as_point(p: Point | tuple) -> Point:
+    if isinstance(p, Point):
+        return p
+    if len(p) == 2:
+        return Point(float(p[0]), float(p[1]), True)
+    return Point(float(p[0]), float(p[1]), bool(p[2]))
