@@ -108,6 +108,10 @@ class FrameSource:
 
     # -- geometry -------------------------------------------------------------------------
     @property
+    def channel_axis(self) -> int | None:
+        return self._channel_axis
+
+    @property
     def frame_shape(self) -> tuple[int, int]:
         """Shape ``(H, W)`` of the frames the model sees (the ROI)."""
         return self.roi.shape

@@ -317,7 +317,7 @@ def make_processor(image_size: int = 1024):
 
 
 def _hash_directory(directory: Path) -> str:
-    """A content hash of a model directory: config plus weight files (size and head/tail bytes)."""
+    """A content hash of a model directory's config and weight files."""
     digest = hashlib.sha256()
     if not directory.is_dir():
         raise ModelUnavailableError(f"{directory} is not a directory.")
@@ -326,12 +326,8 @@ def _hash_directory(directory: Path) -> str:
             continue
         digest.update(path.name.encode())
         with path.open("rb") as handle:
-            size = path.stat().st_size
-            digest.update(str(size).encode())
-            digest.update(handle.read(1 << 20))
-            if size > 2 << 20:
-                handle.seek(-(1 << 20), os.SEEK_END)
-                digest.update(handle.read())
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
     return "sha256:" + digest.hexdigest()[:16]
 
 
@@ -384,7 +380,10 @@ def build_random_model(shape: str, *, seed: int = 0):
     Default random weights give a slightly negative object score, so every mask is the
     constant "object absent". Raising the object-score bias and scaling the mask
     hypernetworks' outputs gives masks that cover part of the frame and change with the
-    image and the prompt, which is what tests need to prove anything.
+    image and the prompt. Random memory attention barely reaches the decoder, so tracked
+    frames would ignore the prompt; strengthening its cross-attention makes about a tenth
+    of each tracked mask depend on the memory (measured on the reduced shape), which is
+    what tests of memory, corrections and pruning need to prove anything.
     """
     import torch
     from transformers import Sam2VideoModel
@@ -397,6 +396,11 @@ def build_random_model(shape: str, *, seed: int = 0):
         model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(10.0)
         for mlp in model.mask_decoder.output_hypernetworks_mlps:
             mlp.proj_out.weight.mul_(100.0)
+        for layer in model.memory_attention.layers:
+            attention = layer.cross_attn_image
+            attention.o_proj.weight.mul_(30.0)
+            for projection in (attention.q_proj, attention.k_proj, attention.v_proj):
+                projection.weight.mul_(3.0)
     return model, make_processor(_config_image_size(config))
 
 

@@ -283,25 +283,20 @@ class TrackingSession:
         *,
         objects: Sequence[int] | None = None,
         start: int | None = None,
-        stop: int | None = None,
+        frame_range: tuple[int, int] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Iterator[FrameResult]:
         """Track objects through the stack, yielding one :class:`FrameResult` per frame.
 
         ``both`` is the reference order: a forward pass, then a backward pass, each
         starting at ``start`` (default: the earliest prompted frame of the chosen objects).
-        ``stop`` is the last frame (inclusive) of a forward pass or the first of a backward
-        one. Closing the generator stops between frames; every yielded frame is complete.
+        ``frame_range=(first, last)``, inclusive, bounds both passes. Closing the generator
+        stops between frames; every yielded frame is complete.
         """
-        if direction not in DIRECTIONS:
-            raise Sam2InputError(f"Direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}.")
         ids = self._objects_to_track(objects)
         if start is None:
-            start = min(min(self._objects[o].prompts) for o in ids)
-        self._check_frame(start)
-        if stop is not None:
-            self._check_frame(stop)
-        plan = self.plan(direction, start=start, stop=stop)
+            start = self.default_start(ids)
+        plan = self.plan(direction, start=start, frame_range=frame_range)
         total = sum(len(order) for _, order in plan)
         done = 0
         for reverse, order in plan:
@@ -311,16 +306,30 @@ class TrackingSession:
                 if progress is not None:
                     progress(done, total)
 
-    def plan(self, direction: str, *, start: int, stop: int | None = None) -> list[tuple[bool, range]]:
+    def default_start(self, objects: Sequence[int] | None = None) -> int:
+        """The earliest prompted frame of ``objects`` (default: all), where passes start."""
+        ids = self._objects_to_track(objects)
+        return min(min(self._objects[o].prompts) for o in ids)
+
+    def plan(
+        self, direction: str, *, start: int, frame_range: tuple[int, int] | None = None
+    ) -> list[tuple[bool, range]]:
         """The passes ``(reverse, frames)`` that :meth:`propagate` will run."""
-        n = len(self.source)
+        if direction not in DIRECTIONS:
+            raise Sam2InputError(f"Direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}.")
+        first, last = (0, len(self.source) - 1) if frame_range is None else (int(frame_range[0]), int(frame_range[1]))
+        self._check_frame(first)
+        self._check_frame(last)
+        if first > last:
+            raise Sam2InputError(f"The frame range {first}..{last} is empty; the first frame must come first.")
+        self._check_frame(start)
+        if not first <= start <= last:
+            raise Sam2InputError(f"The start frame {start} is outside the frame range {first}..{last}.")
         passes = []
         if direction in ("forward", "both"):
-            end = n - 1 if stop is None or stop < start else stop
-            passes.append((False, range(start, end + 1)))
+            passes.append((False, range(start, last + 1)))
         if direction in ("backward", "both") and start > 0:
-            end = 0 if stop is None or stop > start else stop
-            passes.append((True, range(start, end - 1, -1)))
+            passes.append((True, range(start, first - 1, -1)))
         return passes
 
     def _objects_to_track(self, objects: Sequence[int] | None) -> list[int]:

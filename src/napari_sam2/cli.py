@@ -1,0 +1,287 @@
+"""Command line: ``napari-sam2 track | models | download | sample``.
+
+User mistakes print one line on stderr and exit with status 2, leaving no output file.
+An interrupted or failed run keeps every finished frame: the label TIFF is written with a
+sidecar JSON that says which frames are done (status 130 for Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .core.errors import Sam2InputError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+_FRAME_LETTERS = "TZQIR"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        self.exit(EXIT_USER_ERROR, f"napari-sam2: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="napari-sam2", description="Segment and track objects through stacks with SAM 2.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    track = sub.add_parser(
+        "track",
+        help="track prompted objects through a stack and write a label TIFF",
+        description="Track prompted objects through INPUT and write LABELS.tif plus LABELS.json (provenance).",
+    )
+    track.add_argument("input", help="TIFF (ImageJ, OME), .npy or .zarr stack")
+    track.add_argument("--prompts", help="CSV object_id,frame,y,x,positive (or napari's Points CSV export)")
+    track.add_argument("--boxes", help="CSV object_id,frame,y0,x0,y1,x1")
+    track.add_argument("--out", required=True, help="output label TIFF; a .json sidecar is written beside it")
+    track.add_argument("--model", default="sam2.1-tiny", help="registry name, hub id, local directory or random:NAME")
+    track.add_argument("--axis", type=int, help="axis to propagate (default: T or Z from the file, else 0)")
+    track.add_argument("--hold", action="append", default=[], metavar="AXIS=INDEX", help="hold another axis at INDEX")
+    track.add_argument("--channel", type=int, action="append", help="channel to use (once, or three times for RGB)")
+    track.add_argument("--direction", choices=("both", "forward", "backward"), default="both")
+    track.add_argument("--start", type=int, help="first frame of the passes (default: earliest prompted frame)")
+    track.add_argument("--range", type=int, nargs=2, metavar=("FIRST", "LAST"), help="track only these frames")
+    track.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
+    track.add_argument("--contrast-limits", type=float, nargs=2, metavar=("LO", "HI"), help="intensity mapping")
+    track.add_argument("--roi", type=float, nargs=4, metavar=("Y0", "X0", "Y1", "X1"), help="track inside this box")
+    track.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    track.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_parser("models", help="list the model registry and what is in the local cache")
+    download = sub.add_parser("download", help="download a model into the local cache ahead of time")
+    download.add_argument("name", help="registry name or hub id")
+    sample = sub.add_parser("sample", help="write a synthetic sample stack with its prompts")
+    sample.add_argument("outdir")
+    sample.add_argument("--kind", choices=("timelapse", "zstack"), default="timelapse")
+    sample.add_argument("--frames", type=int, default=8, help="number of frames or slices")
+    sample.add_argument("--objects", type=int, default=2, help="how many objects the prompts file names")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"track": _cmd_track, "models": _cmd_models, "download": _cmd_download, "sample": _cmd_sample}
+    try:
+        return handlers[args.command](args)
+    except Sam2InputError as exc:
+        print(f"napari-sam2: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+# -- track ----------------------------------------------------------------------------------
+def _cmd_track(args: argparse.Namespace) -> int:
+    from .core import io
+    from .core.models import ModelLoader
+    from .core.pipeline import apply_prompts, validate_prompts
+    from .core.session import TrackingSession
+
+    out = _check_output(Path(args.out), args.overwrite)
+    if not args.prompts and not args.boxes:
+        raise Sam2InputError("Give prompts with --prompts and/or --boxes.")
+    image = io.read_image(args.input)
+    try:
+        source, letter = _frame_source(image, args)
+        points = io.read_point_prompts(args.prompts, frame_axis=_points_frame_axis(source)) if args.prompts else []
+        boxes = io.read_box_prompts(args.boxes) if args.boxes else []
+        validate_prompts(source, points, boxes)
+        if args.model.startswith("random:"):
+            print("napari-sam2: WARNING: random weights; the masks are meaningless.", file=sys.stderr)
+        loaded = ModelLoader().load(args.model, device=args.device, progress=not args.quiet)
+        session = TrackingSession(loaded, source)
+        apply_prompts(session, points, boxes)
+        return _run_and_write(session, image, letter, out, args)
+    finally:
+        image.close()
+
+
+def _check_output(out: Path, overwrite: bool) -> Path:
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        raise Sam2InputError(f"The output {out} must end in .tif or .tiff.")
+    if out.exists() and not overwrite:
+        raise Sam2InputError(f"{out} already exists; pass --overwrite to replace it.")
+    if not out.parent.exists():
+        raise Sam2InputError(f"The output folder {out.parent} does not exist.")
+    return out
+
+
+def _frame_source(image, args):
+    from .core.frames import FrameSource
+
+    shape, axes = tuple(image.data.shape), image.axes
+    channel_axis = rgb = None
+    if axes and len(axes) == len(shape):
+        for letter in "SC":
+            if letter in axes:
+                channel_axis = axes.index(letter)
+                break
+        rgb = "S" in axes
+    frame_axis = args.axis if args.axis is not None else _default_frame_axis(shape, axes, channel_axis)
+    held = dict(_parse_hold(h) for h in args.hold)
+    channels = args.channel
+    if rgb and channels is None:
+        channels = [0, 1, 2] if shape[channel_axis] >= 3 else [0]
+    source = FrameSource(
+        image.data,
+        frame_axis=frame_axis,
+        held=held,
+        channel_axis=channel_axis,
+        channels=channels,
+        rgb=False if channel_axis is not None else None,
+        contrast_limits=tuple(args.contrast_limits) if args.contrast_limits else None,
+        roi=tuple(args.roi) if args.roi else None,
+    )
+    letter = axes[frame_axis] if axes and frame_axis is not None and len(axes) == len(shape) else "T"
+    return source, letter
+
+
+def _default_frame_axis(shape, axes, channel_axis) -> int | None:
+    spatial_candidates = [a for a in range(len(shape)) if a != channel_axis]
+    if len(spatial_candidates) <= 2:
+        return None
+    if axes and len(axes) == len(shape):
+        for letter in _FRAME_LETTERS:
+            if letter in axes and axes.index(letter) != channel_axis:
+                return axes.index(letter)
+    return spatial_candidates[0]
+
+
+def _parse_hold(text: str) -> tuple[int, int]:
+    try:
+        axis, index = text.split("=")
+        return int(axis), int(index)
+    except ValueError:
+        raise Sam2InputError(f"--hold takes AXIS=INDEX, for example --hold 1=5; got {text!r}.") from None
+
+
+def _points_frame_axis(source) -> int:
+    """The propagated axis counted among point coordinates (channels are not a point axis)."""
+    if source.frame_axis is None:
+        return 0
+    skipped = [a for a in range(len(source.data.shape)) if a != source.channel_axis]
+    return skipped.index(source.frame_axis)
+
+
+def _run_and_write(session, image, letter: str, out: Path, args) -> int:
+    from .core import io
+    from .core.labels import label_dtype, merge_masks_into_labels
+    from .core.pipeline import provenance
+
+    source = session.source
+    shape = (len(source), *source.full_frame_shape)
+    dtype = label_dtype(max(session.object_ids))
+    writer = io.LabelsTiffWriter(out, shape=shape, dtype=dtype, frame_axis_letter=letter, scale=image.scale, unit=image.unit)
+    settings = _settings(args)
+    done: set[int] = set()
+    status, code, error = "complete", 0, None
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for result in _with_progress(session.propagate(args.direction, start=args.start, frame_range=args.range), session, args):
+            merge_masks_into_labels(
+                writer.labels[result.frame],
+                object_ids=result.object_ids,
+                masks=result.masks,
+                scores=result.scores,
+                offset=(result.roi.y0, result.roi.x0),
+            )
+            done.add(result.frame)
+    except KeyboardInterrupt:
+        status, code = "interrupted", EXIT_INTERRUPTED
+    except Sam2InputError:
+        writer.discard()
+        raise
+    except Exception as exc:  # a bug: keep the finished frames, then show the traceback
+        status, error = f"failed: {type(exc).__name__}: {exc}", exc
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    complete = status == "complete"
+    sidecar = provenance(session=session, settings=settings, frames_done=sorted(done), complete=complete, status=status)
+    writer.commit(sidecar, io.sidecar_path(out))
+    if error is not None:
+        raise error
+    _report(out, done, len(source), status)
+    return code
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _with_progress(results, session, args):
+    from tqdm import tqdm
+
+    start = args.start if args.start is not None else session.default_start()
+    passes = session.plan(args.direction, start=start, frame_range=args.range)
+    total = sum(len(order) for _, order in passes)
+    with tqdm(total=total, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet) as bar:
+        for result in results:
+            bar.update(1)
+            yield result
+
+
+def _settings(args) -> dict:
+    return {
+        "direction": args.direction,
+        "start": args.start,
+        "frame_range": args.range,
+        "axis": args.axis,
+        "hold": args.hold,
+        "channel": args.channel,
+        "contrast_limits_arg": args.contrast_limits,
+        "roi": args.roi,
+        "device_arg": args.device,
+        "input": str(Path(args.input).resolve()),
+        "prompts_file": args.prompts,
+        "boxes_file": args.boxes,
+        "command": "napari-sam2 " + " ".join(sys.argv[1:]),
+    }
+
+
+def _report(out: Path, done: set[int], n: int, status: str) -> None:
+    print(f"napari-sam2: {status}: {len(done)}/{n} frames -> {out} (+ {out.with_suffix('.json').name})", file=sys.stderr)
+
+
+# -- models, download, sample ---------------------------------------------------------------
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .core.models import REGISTRY, cache_dir, cached_models
+
+    cached = cached_models()
+    print(f"{'name':<18} {'hub id':<34} {'download':>9}  cached   description")
+    for info in REGISTRY.values():
+        mark = f"{cached[info.hub_id]:.0f} MB" if info.hub_id in cached else "no"
+        print(f"{info.name:<18} {info.hub_id:<34} {info.download_mb:>6} MB  {mark:<8} {info.description}")
+    print(f"\ncache: {cache_dir()}\nalso accepted: a hub id, a local save_pretrained directory, or random:NAME")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .core.models import download_model
+
+    path = download_model(args.name)
+    print(f"napari-sam2: {args.name} is cached at {path}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    import tifffile
+
+    from .core import io
+    from .core.sample import make_timelapse, make_zstack
+
+    if args.frames < 2 or args.objects < 1:
+        raise Sam2InputError("--frames must be at least 2 and --objects at least 1.")
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    make = make_timelapse if args.kind == "timelapse" else make_zstack
+    data, prompts = make(args.frames)
+    letter = "T" if args.kind == "timelapse" else "Z"
+    image, csv = outdir / f"{args.kind}.tif", outdir / f"{args.kind}_prompts.csv"
+    tifffile.imwrite(image, data, imagej=True, metadata={"axes": f"{letter}YX"})
+    io.write_point_prompts(csv, [p for p in prompts if p.object_id <= args.objects])
+    print(f"napari-sam2: wrote {image} {data.shape} {data.dtype} and {csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

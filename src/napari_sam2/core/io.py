@@ -1,0 +1,348 @@
+"""Files in and out: images (TIFF, npy, zarr), prompt CSVs, label TIFF and provenance JSON.
+
+* Images open lazily: a contiguous TIFF or ``.npy`` as a memory map, a compressed TIFF or a
+  zarr store through zarr; nothing is decoded until a frame is asked for.
+* Prompts: ``object_id,frame,y,x,positive``; boxes: ``object_id,frame,y0,x0,y1,x1``.
+  napari's own Points-layer CSV export (``index,axis-0,axis-1,...`` plus feature columns
+  ``object_id`` and ``positive``) is read too.
+* Labels are written through a memory map into a temporary TIFF beside the target and
+  renamed into place only when :meth:`LabelsTiffWriter.commit` runs, so a crash never
+  leaves a half-written file under the final name. ImageJ-compatible for uint16.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import Sam2InputError
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".npy", ".zarr")
+
+
+@dataclass
+class ImageInput:
+    """A lazily opened image and what is known about its axes and pixel size."""
+
+    data: Any
+    axes: str | None = None  # tifffile letters, e.g. "TZCYX"; None when unknown
+    scale: dict[str, float] = field(default_factory=dict)  # axis letter -> size per pixel
+    unit: str | None = None
+    handle: Any = None  # keeps a TIFF file open while a zarr view reads from it
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+# -- images ---------------------------------------------------------------------------------
+def read_image(path: str | os.PathLike) -> ImageInput:
+    """Open a TIFF (ImageJ, OME or plain), ``.npy`` or zarr array without reading pixels."""
+    path = Path(path)
+    if not path.exists():
+        raise Sam2InputError(f"Input {path} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        return _read_tiff(path)
+    if suffix == ".npy":
+        try:
+            return ImageInput(np.load(path, mmap_mode="r", allow_pickle=False))
+        except (ValueError, OSError) as exc:
+            raise Sam2InputError(f"{path} is not a readable .npy image ({exc}).") from exc
+    if suffix == ".zarr" or (path.is_dir() and any((path / n).exists() for n in (".zarray", "zarr.json"))):
+        return _read_zarr(path)
+    raise Sam2InputError(f"{path}: unsupported input; use one of {', '.join(IMAGE_SUFFIXES)}.")
+
+
+def _read_tiff(path: Path) -> ImageInput:
+    import tifffile
+
+    try:
+        tif = tifffile.TiffFile(path)
+    except (tifffile.TiffFileError, ValueError, OSError) as exc:
+        raise Sam2InputError(f"{path} is not a readable TIFF image ({exc}).") from exc
+    try:
+        series = tif.series[0]
+        axes = series.axes
+        scale, unit = _tiff_scale(tif)
+    except Exception as exc:  # tifffile raises many types for damaged files
+        tif.close()
+        raise Sam2InputError(f"{path} is not a readable TIFF image ({exc}).") from exc
+    try:
+        data = tifffile.memmap(path, series=0, mode="r")
+        tif.close()
+        return ImageInput(data, axes, scale, unit)
+    except (ValueError, OSError):
+        pass  # compressed or tiled: read through zarr, frame by frame
+    try:
+        import zarr
+
+        data = zarr.open(series.aszarr(), mode="r")
+        return ImageInput(data, axes, scale, unit, handle=tif)
+    except ImportError:
+        data = series.asarray()  # no zarr: the whole stack is decoded once
+        tif.close()
+        return ImageInput(data, axes, scale, unit)
+
+
+def _tiff_scale(tif) -> tuple[dict[str, float], str | None]:
+    scale: dict[str, float] = {}
+    unit = None
+    page = tif.pages[0]
+    for letter, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        if tag in page.tags:
+            num, den = page.tags[tag].value
+            if num and den and (num, den) != (1, 1):
+                scale[letter] = den / num
+    meta = tif.imagej_metadata or {}
+    if meta.get("spacing"):
+        scale["Z"] = float(meta["spacing"])
+    if meta.get("finterval"):
+        scale["T"] = float(meta["finterval"])
+    unit = meta.get("unit") or None
+    if tif.is_ome and tif.ome_metadata:
+        for letter in "XYZ":
+            match = re.search(rf'PhysicalSize{letter}="([0-9.eE+-]+)"', tif.ome_metadata)
+            if match:
+                scale[letter] = float(match.group(1))
+        match = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
+        unit = match.group(1) if match else unit or "µm"
+    return scale, unit
+
+
+def _read_zarr(path: Path) -> ImageInput:
+    try:
+        import zarr
+    except ImportError as exc:
+        raise Sam2InputError("Reading zarr needs the zarr package: pip install 'napari-sam2[zarr]'.") from exc
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:  # zarr raises several types for a non-zarr folder
+        raise Sam2InputError(f"{path} is not a readable zarr array ({exc}).") from exc
+    if hasattr(node, "shape"):
+        return ImageInput(node)
+    arrays = sorted(name for name, _ in node.arrays())
+    if not arrays:
+        raise Sam2InputError(f"{path} is a zarr group with no arrays.")
+    return ImageInput(node[arrays[0]])
+
+
+# -- prompts --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PointRow:
+    object_id: int
+    frame: int
+    y: float
+    x: float
+    positive: bool
+
+
+@dataclass(frozen=True)
+class BoxRow:
+    object_id: int
+    frame: int
+    y0: float
+    x0: float
+    y1: float
+    x1: float
+
+
+_TRUE = {"1", "true", "yes", "y", "t", "positive", "1.0"}
+_FALSE = {"0", "false", "no", "n", "f", "negative", "0.0"}
+
+
+def _read_rows(path: str | os.PathLike, what: str) -> tuple[list[str], list[dict[str, str]]]:
+    path = Path(path)
+    if not path.is_file():
+        raise Sam2InputError(f"The {what} file {path} does not exist.")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise Sam2InputError(f"The {what} file {path} is not a CSV text file ({exc}).") from exc
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in rows]
+    rows = [r for r in rows if any(r.values())]
+    if not columns or not rows:
+        raise Sam2InputError(f"The {what} file {path} is empty.")
+    return columns, rows
+
+
+def _number(row: dict[str, str], column: str, line: int, path, integer: bool = False) -> float:
+    text = row.get(column, "")
+    try:
+        value = float(text)
+    except ValueError:
+        raise Sam2InputError(f"{path}, line {line}: column {column!r} should be a number, got {text!r}.") from None
+    if not np.isfinite(value):
+        raise Sam2InputError(f"{path}, line {line}: column {column!r} is not finite.")
+    if integer:
+        if abs(value - round(value)) > 1e-6:
+            raise Sam2InputError(f"{path}, line {line}: column {column!r} should be a whole number, got {text!r}.")
+        return int(round(value))
+    return value
+
+
+def _positive(text: str, line: int, path) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise Sam2InputError(f"{path}, line {line}: 'positive' should be true/false or 1/0, got {text!r}.")
+
+
+def read_point_prompts(path: str | os.PathLike, *, frame_axis: int = 0) -> list[PointRow]:
+    """Read our prompt CSV, or napari's Points CSV export.
+
+    For a napari export, ``frame_axis`` is the propagated axis counted among the point
+    coordinates (``axis-0``, ``axis-1``, ...); ``y`` and ``x`` are the last two.
+    """
+    columns, rows = _read_rows(path, "prompts")
+    axis_cols = sorted((c for c in columns if re.fullmatch(r"axis-\d+", c)), key=lambda c: int(c[5:]))
+    if {"object_id", "frame", "y", "x"} <= set(columns):
+        frame_col, y_col, x_col = "frame", "y", "x"
+    elif len(axis_cols) >= 3:
+        if not 0 <= frame_axis < len(axis_cols) - 2:
+            raise Sam2InputError(f"{path}: axis {frame_axis} is not a frame axis of these {len(axis_cols)}-D points.")
+        frame_col, y_col, x_col = axis_cols[frame_axis], axis_cols[-2], axis_cols[-1]
+    else:
+        raise Sam2InputError(
+            f"{path}: a prompts file needs columns object_id,frame,y,x,positive "
+            f"(or napari's Points export with axis-0..axis-2); found {', '.join(columns)}."
+        )
+    points = []
+    for line, row in enumerate(rows, start=2):
+        obj = _number(row, "object_id", line, path, integer=True) if "object_id" in columns else 1
+        if obj <= 0:
+            raise Sam2InputError(f"{path}, line {line}: object_id must be a positive whole number.")
+        positive = _positive(row["positive"], line, path) if "positive" in columns else True
+        frame = _number(row, frame_col, line, path, integer=True)
+        points.append(PointRow(obj, frame, _number(row, y_col, line, path), _number(row, x_col, line, path), positive))
+    return points
+
+
+def read_box_prompts(path: str | os.PathLike) -> list[BoxRow]:
+    columns, rows = _read_rows(path, "boxes")
+    needed = ["object_id", "frame", "y0", "x0", "y1", "x1"]
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise Sam2InputError(f"{path}: a boxes file needs columns {','.join(needed)}; missing {', '.join(missing)}.")
+    boxes = []
+    for line, row in enumerate(rows, start=2):
+        obj, frame = (_number(row, c, line, path, integer=True) for c in ("object_id", "frame"))
+        y0, x0, y1, x1 = (_number(row, c, line, path) for c in ("y0", "x0", "y1", "x1"))
+        if obj <= 0:
+            raise Sam2InputError(f"{path}, line {line}: object_id must be a positive whole number.")
+        if y1 <= y0 or x1 <= x0:
+            raise Sam2InputError(f"{path}, line {line}: a box needs y0 < y1 and x0 < x1.")
+        boxes.append(BoxRow(obj, frame, y0, x0, y1, x1))
+    return boxes
+
+
+def write_point_prompts(path: str | os.PathLike, points: list[PointRow]) -> None:
+    """Write the CLI's prompt CSV atomically."""
+    lines = ["object_id,frame,y,x,positive"]
+    lines += [f"{p.object_id},{p.frame},{p.y:.3f},{p.x:.3f},{int(p.positive)}" for p in points]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def write_box_prompts(path: str | os.PathLike, boxes: list[BoxRow]) -> None:
+    lines = ["object_id,frame,y0,x0,y1,x1"]
+    lines += [f"{b.object_id},{b.frame},{b.y0:.3f},{b.x0:.3f},{b.y1:.3f},{b.x1:.3f}" for b in boxes]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+# -- outputs --------------------------------------------------------------------------------
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    path = Path(path)
+    tmp = _temp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike, payload: dict) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class LabelsTiffWriter:
+    """A label stack on disk that appears under its final name only on :meth:`commit`.
+
+    ``writer.labels`` is a writable memory map of shape ``(frames, H, W)``; results are
+    merged into it frame by frame, so memory does not grow with the stack.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        shape: tuple[int, int, int],
+        dtype: np.dtype,
+        frame_axis_letter: str = "T",
+        scale: dict[str, float] | None = None,
+        unit: str | None = None,
+    ) -> None:
+        import tifffile
+
+        self.path = Path(path)
+        self.tmp = _temp_path(self.path)
+        dtype = np.dtype(dtype)
+        letter = frame_axis_letter if frame_axis_letter in ("T", "Z") else "T"
+        scale = scale or {}
+        kwargs: dict[str, Any] = {}
+        if "X" in scale and "Y" in scale:
+            kwargs["resolution"] = (1.0 / scale["X"], 1.0 / scale["Y"])
+        if dtype == np.uint16:
+            metadata: dict[str, Any] = {"axes": f"{letter}YX"}
+            if unit:
+                metadata["unit"] = unit
+            if letter in scale:
+                metadata["spacing" if letter == "Z" else "finterval"] = scale[letter]
+            kwargs.update(imagej=True, metadata=metadata)
+        else:
+            kwargs.update(metadata={"axes": f"{letter}YX"})
+        self.labels = tifffile.memmap(self.tmp, shape=shape, dtype=dtype, **kwargs)
+
+    def commit(self, sidecar: dict | None = None, sidecar_path: str | os.PathLike | None = None) -> None:
+        """Flush, write the sidecar JSON, then move the TIFF into place."""
+        self.labels.flush()
+        del self.labels
+        if sidecar is not None:
+            write_json(sidecar_path or self.path.with_suffix(".json"), sidecar)
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if hasattr(self, "labels"):
+            del self.labels
+        self.tmp.unlink(missing_ok=True)
+
+
+def sidecar_path(labels_path: str | os.PathLike) -> Path:
+    """``labels.tif`` -> ``labels.json``."""
+    return Path(labels_path).with_suffix(".json")

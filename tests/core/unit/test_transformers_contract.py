@@ -1,0 +1,54 @@
+"""The private parts of transformers' SAM 2 video session that the engine relies on.
+
+transformers is pinned below its next minor release; if a release changes any of this,
+these tests fail loudly instead of the engine failing quietly.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from napari_sam2.core.session import PRIVATE_CONTRACT
+
+
+def test_session_attributes_exist():
+    from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
+
+    state = Sam2VideoInferenceSession(video=None, video_height=10, video_width=10)
+    for name in PRIVATE_CONTRACT:
+        assert hasattr(state, name), f"transformers' session has no {name!r} any more"
+    state.obj_id_to_idx(5)
+    assert set(state.output_dict_per_obj[0]) == {"cond_frame_outputs", "non_cond_frame_outputs"}
+    assert state.frames_tracked_per_obj[0] == {}
+
+
+def test_frames_are_read_through_len_and_getitem_only():
+    from transformers.models.sam2_video import modeling_sam2_video as m
+
+    source = inspect.getsource(m.Sam2VideoInferenceSession)
+    assert "len(self.processed_frames)" in source
+    assert "self.processed_frames[frame_idx].to(" in source
+
+
+def test_feature_cache_interface():
+    from transformers.models.sam2_video import modeling_sam2_video as m
+
+    model_source = inspect.getsource(m.Sam2VideoModel._prepare_vision_features)
+    assert "inference_session.cache.get_vision_features(frame_idx)" in model_source
+    assert "inference_session.cache.cache_vision_features(" in model_source
+
+
+def test_corrections_are_still_stored_as_non_conditioning():
+    # If transformers fixes this upstream, the engine's move of the output may be dropped.
+    from transformers.models.sam2_video import modeling_sam2_video as m
+
+    source = inspect.getsource(m.Sam2VideoModel.forward)
+    assert "is_init_cond_frame = frame_idx not in inference_session.frames_tracked_per_obj[obj_idx]" in source
+    assert '"reverse": reverse' in source
+
+
+def test_high_res_masks_are_only_read_from_the_live_output():
+    from transformers.models.sam2_video import modeling_sam2_video as m
+
+    source = inspect.getsource(m)
+    assert source.count('["high_res_masks"]') == 1  # current_out["high_res_masks"] in forward
