@@ -9,7 +9,6 @@ masks can never make a test pass.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 

@@ -42,3 +42,56 @@ def assert_meaningful(mask: np.ndarray) -> None:
 def assert_differs(a: np.ndarray, b: np.ndarray, min_fraction: float = 0.005) -> None:
     changed = float((np.asarray(a) != np.asarray(b)).mean())
     assert changed >= min_fraction, f"masks differ on only {changed:.4f} of pixels"
+
+
+def reference_masks(loaded, stack_uint8, clicks, direction):
+    """Masks from driving transformers' ``Sam2VideoModel`` directly, with no engine code.
+
+    ``clicks``: list of ``(object_id, frame, y, x, positive)``. Each object's clicks on a
+    frame go in one ``add_inputs_to_inference_session`` call, followed by one forward call.
+    Returns ``{frame: {object_id: mask}}``; a frame visited by two passes keeps the last.
+    """
+    import torch
+
+    processor, model = loaded.processor, loaded.model
+    video = np.repeat(stack_uint8[..., None], 3, -1) if stack_uint8.ndim == 3 else stack_uint8
+    h, w = video.shape[1:3]
+    state = processor.init_video_session(video=video, inference_device="cpu")
+    groups = {}
+    for obj, frame, y, x, positive in clicks:
+        groups.setdefault((obj, frame), []).append(([x, y], int(positive)))
+    for (obj, frame), pts in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        processor.add_inputs_to_inference_session(
+            state,
+            frame_idx=frame,
+            obj_ids=obj,
+            input_points=[[[p for p, _ in pts]]],
+            input_labels=[[[lab for _, lab in pts]]],
+        )
+        with torch.inference_mode():
+            model(inference_session=state, frame_idx=frame)
+    start = min(frame for _, frame, *_ in clicks)
+    passes = {"forward": [False], "backward": [True], "both": [False, True]}[direction]
+    result = {}
+    for reverse in passes:
+        for out in model.propagate_in_video_iterator(state, start_frame_idx=start, reverse=reverse):
+            masks = processor.post_process_masks([out.pred_masks], original_sizes=[[h, w]], binarize=False)[0]
+            result[out.frame_idx] = {oid: (masks[i, 0] > 0).numpy() for i, oid in enumerate(out.object_ids)}
+    return result
+
+
+def engine_masks(loaded, stack, clicks, direction, **session_kwargs):
+    """The same run through the engine: ``{frame: {object_id: mask}}``."""
+    from napari_sam2.core.frames import FrameSource
+    from napari_sam2.core.session import Point, TrackingSession
+
+    session = TrackingSession(loaded, FrameSource(stack), **session_kwargs)
+    groups = {}
+    for obj, frame, y, x, positive in clicks:
+        groups.setdefault((obj, frame), []).append(Point(y, x, positive))
+    for (obj, frame), pts in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        session.add_points(obj, frame, pts)
+    result = {}
+    for r in session.propagate(direction):
+        result[r.frame] = {oid: r.masks[i] for i, oid in enumerate(r.object_ids)}
+    return result

@@ -171,13 +171,17 @@ def _run_and_write(session, image, letter: str, out: Path, args) -> int:
     source = session.source
     shape = (len(source), *source.full_frame_shape)
     dtype = label_dtype(max(session.object_ids))
-    writer = io.LabelsTiffWriter(out, shape=shape, dtype=dtype, frame_axis_letter=letter, scale=image.scale, unit=image.unit)
+    writer = io.LabelsTiffWriter(
+        out, shape=shape, dtype=dtype, frame_axis_letter=letter, scale=image.scale, unit=image.unit
+    )
     settings = _settings(args)
     done: set[int] = set()
     status, code, error = "complete", 0, None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for result in _with_progress(session.propagate(args.direction, start=args.start, frame_range=args.range), session, args):
+        for result in _with_progress(
+            session.propagate(args.direction, start=args.start, frame_range=args.range), session, args
+        ):
             merge_masks_into_labels(
                 writer.labels[result.frame],
                 object_ids=result.object_ids,
@@ -239,7 +243,9 @@ def _settings(args) -> dict:
 
 
 def _report(out: Path, done: set[int], n: int, status: str) -> None:
-    print(f"napari-sam2: {status}: {len(done)}/{n} frames -> {out} (+ {out.with_suffix('.json').name})", file=sys.stderr)
+    print(
+        f"napari-sam2: {status}: {len(done)}/{n} frames -> {out} (+ {out.with_suffix('.json').name})", file=sys.stderr
+    )
 
 
 # -- models, download, sample ---------------------------------------------------------------

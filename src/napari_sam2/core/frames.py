@@ -205,9 +205,7 @@ def _resolve_channels(shape, channel_axis, channels, rgb):
     if channels is None:
         if n == 1:
             return channel_axis, (0,)
-        raise Sam2InputError(
-            f"The image has {n} channels; choose one channel, or three to combine as RGB."
-        )
+        raise Sam2InputError(f"The image has {n} channels; choose one channel, or three to combine as RGB.")
     channels = tuple(int(c) for c in channels)
     if len(channels) not in (1, 3):
         raise Sam2InputError(f"Choose one channel or three (RGB), not {len(channels)}.")
@@ -255,9 +253,7 @@ def _robust_limits(sample: list[np.ndarray]) -> tuple[float, float]:
     if hi <= lo:
         lo, hi = values.min(), values.max()
     if hi <= lo:
-        raise Sam2InputError(
-            f"The image is constant (every sampled value is {lo:g}); there is nothing to segment."
-        )
+        raise Sam2InputError(f"The image is constant (every sampled value is {lo:g}); there is nothing to segment.")
     return float(lo), float(hi)
 
 

@@ -366,9 +366,7 @@ def random_config(shape: str):
     )
     is_21 = shape.startswith("sam2.1")
     return Sam2VideoConfig(
-        vision_config=dict(
-            model_type="sam2_vision_model", backbone_config=backbone, backbone_channel_list=dims[::-1]
-        ),
+        vision_config=dict(model_type="sam2_vision_model", backbone_config=backbone, backbone_channel_list=dims[::-1]),
         enable_occlusion_spatial_embedding=is_21,
         enable_temporal_pos_encoding_for_object_pointers=is_21,
     )

@@ -199,7 +199,9 @@ class TrackingSession:
         """Use a full-frame boolean mask (for example a painted label slice) as the prompt."""
         mask = np.asarray(mask)
         if mask.shape != self.source.full_frame_shape:
-            raise Sam2InputError(f"A mask prompt must have the frame's shape {self.source.full_frame_shape}, got {mask.shape}.")
+            raise Sam2InputError(
+                f"A mask prompt must have the frame's shape {self.source.full_frame_shape}, got {mask.shape}."
+            )
         roi = self.source.roi
         mask = mask[roi.y0 : roi.y1, roi.x0 : roi.x1].astype(bool)
         if not mask.any():
@@ -248,7 +250,9 @@ class TrackingSession:
         prompts = obj.prompts[frame]
         processor = self.loaded.processor
         if prompts.mask is not None:
-            processor.add_inputs_to_inference_session(obj.state, frame_idx=frame, obj_ids=obj_id, input_masks=prompts.mask)
+            processor.add_inputs_to_inference_session(
+                obj.state, frame_idx=frame, obj_ids=obj_id, input_masks=prompts.mask
+            )
             return
         kwargs: dict[str, Any] = {}
         if prompts.points:
@@ -257,7 +261,9 @@ class TrackingSession:
             kwargs["input_labels"] = [[[int(p.positive) for p in prompts.points]]]
         if prompts.box is not None:
             y0, x0, y1, x1 = prompts.box
-            (ax, ay), (bx, by) = (self._to_roi_xy(y, x, f"The box on frame {frame}") for y, x in ((y0, x0), (y1 - 1e-3, x1 - 1e-3)))
+            (ax, ay), (bx, by) = (
+                self._to_roi_xy(y, x, f"The box on frame {frame}") for y, x in ((y0, x0), (y1 - 1e-3, x1 - 1e-3))
+            )
             kwargs["input_boxes"] = [[[min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)]]]
         processor.add_inputs_to_inference_session(obj.state, frame_idx=frame, obj_ids=obj_id, **kwargs)
 

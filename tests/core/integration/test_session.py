@@ -44,10 +44,14 @@ def test_points_are_y_x_on_an_asymmetric_image(reduced_model):
     def direct(xy):
         processor, model = reduced_model.processor, reduced_model.model
         state = processor.init_video_session(video=np.repeat(stack[..., None], 3, -1), inference_device="cpu")
-        processor.add_inputs_to_inference_session(state, frame_idx=0, obj_ids=1, input_points=[[[xy]]], input_labels=[[[1]]])
+        processor.add_inputs_to_inference_session(
+            state, frame_idx=0, obj_ids=1, input_points=[[[xy]]], input_labels=[[[1]]]
+        )
         with torch.inference_mode():
             out = model(inference_session=state, frame_idx=0)
-        return (processor.post_process_masks([out.pred_masks], original_sizes=[[90, 140]], binarize=False)[0][0, 0] > 0).numpy()
+        return (
+            processor.post_process_masks([out.pred_masks], original_sizes=[[90, 140]], binarize=False)[0][0, 0] > 0
+        ).numpy()
 
     np.testing.assert_array_equal(engine, direct([x, y]))
     assert_differs(engine, direct([y, x % 90]))
@@ -110,8 +114,10 @@ def test_new_object_propagates_alone_and_others_do_not_change(reduced_model):
     labels = np.zeros((8, 90, 140), np.uint16)
     for r in first.values():
         merge_masks_into_labels(labels[r.frame], object_ids=r.object_ids, masks=r.masks, scores=r.scores)
-    before_state = {f: o["object_pointer"].clone() for f, o in
-                    session._objects[1].state.output_dict_per_obj[0]["non_cond_frame_outputs"].items()}
+    before_state = {
+        f: o["object_pointer"].clone()
+        for f, o in session._objects[1].state.output_dict_per_obj[0]["non_cond_frame_outputs"].items()
+    }
     calls = []
     original = reduced_model.model.forward
 
@@ -184,11 +190,14 @@ def test_roi_gives_labels_at_full_frame_coordinates(reduced_model):
         session.add_points(1, 0, [(5, 5)])
 
 
-@pytest.mark.parametrize("frame, point, message", [
-    (0, (95, 10), "outside the 90x140 image"),
-    (0, (10, -1), "outside the 90x140 image"),
-    (9, (10, 10), "Frame 9 does not exist"),
-])
+@pytest.mark.parametrize(
+    "frame, point, message",
+    [
+        (0, (95, 10), "outside the 90x140 image"),
+        (0, (10, -1), "outside the 90x140 image"),
+        (9, (10, 10), "Frame 9 does not exist"),
+    ],
+)
 def test_bad_prompts_are_clear_errors_and_lose_nothing(reduced_model, frame, point, message):
     session = TrackingSession(reduced_model, FrameSource(moving_blob_stack(4)))
     session.add_points(1, 0, [CLICK])

@@ -65,7 +65,7 @@ def test_default_limits_are_robust_percentiles(dtype):
     lo, hi = source.contrast_limits
     assert stack.min() <= lo < hi <= stack.max()
     frame = source.model_frame(2)
-    assert 0.0 <= frame.min() and frame.max() <= 1.0 and frame.std() > 0.1
+    assert frame.min() >= 0.0 and frame.max() <= 1.0 and frame.std() > 0.1
 
 
 def test_default_limits_read_a_strided_sample_not_the_whole_stack():

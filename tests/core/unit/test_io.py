@@ -14,8 +14,9 @@ from napari_sam2.core.errors import Sam2InputError
 
 def test_labels_tiff_round_trip_is_imagej_with_axes_and_scale(tmp_path):
     out = tmp_path / "labels.tif"
-    writer = io.LabelsTiffWriter(out, shape=(4, 30, 40), dtype=np.uint16, frame_axis_letter="Z",
-                                 scale={"X": 0.2, "Y": 0.2, "Z": 1.5}, unit="um")
+    writer = io.LabelsTiffWriter(
+        out, shape=(4, 30, 40), dtype=np.uint16, frame_axis_letter="Z", scale={"X": 0.2, "Y": 0.2, "Z": 1.5}, unit="um"
+    )
     writer.labels[2, 5:10, 6:12] = 3
     assert not out.exists()  # nothing under the final name before commit
     writer.commit({"complete": True}, io.sidecar_path(out))
@@ -63,12 +64,15 @@ def test_read_image_hyperstack_and_ome_axes(tmp_path):
     assert ome.axes == "TZYX" and ome.scale["X"] == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("missing.tif", None, "does not exist"),
-    ("text.tif", b"hello, not an image", "not a readable TIFF"),
-    ("image.png", b"\x89PNG", "unsupported input"),
-    ("bad.npy", b"not numpy", "not a readable .npy"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing.tif", None, "does not exist"),
+        ("text.tif", b"hello, not an image", "not a readable TIFF"),
+        ("image.png", b"\x89PNG", "unsupported input"),
+        ("bad.npy", b"not numpy", "not a readable .npy"),
+    ],
+)
 def test_bad_images_are_clear_errors(tmp_path, name, content, message):
     if content is not None:
         (tmp_path / name).write_bytes(content)
@@ -96,15 +100,18 @@ def test_napari_points_csv_export_is_accepted(tmp_path):
     assert io.read_point_prompts(tmp_path / "n4.csv", frame_axis=1) == [io.PointRow(1, 6, 10.0, 20.0, True)]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "is empty"),
-    ("object_id,frame,y,x,positive\n", "is empty"),
-    ("a,b,c\n1,2,3\n", "needs columns"),
-    ("object_id,frame,y,x,positive\n1,0,ten,5,1\n", "line 2: column 'y' should be a number"),
-    ("object_id,frame,y,x,positive\n1,0.5,1,5,1\n", "whole number"),
-    ("object_id,frame,y,x,positive\n1,0,1,5,maybe\n", "'positive' should be"),
-    ("object_id,frame,y,x,positive\n0,0,1,5,1\n", "positive whole number"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("object_id,frame,y,x,positive\n", "is empty"),
+        ("a,b,c\n1,2,3\n", "needs columns"),
+        ("object_id,frame,y,x,positive\n1,0,ten,5,1\n", "line 2: column 'y' should be a number"),
+        ("object_id,frame,y,x,positive\n1,0.5,1,5,1\n", "whole number"),
+        ("object_id,frame,y,x,positive\n1,0,1,5,maybe\n", "'positive' should be"),
+        ("object_id,frame,y,x,positive\n0,0,1,5,1\n", "positive whole number"),
+    ],
+)
 def test_malformed_prompt_files_are_clear_errors(tmp_path, content, message):
     (tmp_path / "p.csv").write_text(content)
     with pytest.raises(Sam2InputError, match=message):

@@ -58,7 +58,9 @@ def test_dtype_grows_to_uint32_past_65535():
     merge_masks_into_labels(labels, object_ids=[70000], masks=np.ones((1, 4, 4), bool), scores=[1.0])
     assert (labels == 70000).all()
     with pytest.raises(Sam2InputError):
-        merge_masks_into_labels(np.zeros((4, 4), np.uint16), object_ids=[70000], masks=np.ones((1, 4, 4), bool), scores=[0])
+        merge_masks_into_labels(
+            np.zeros((4, 4), np.uint16), object_ids=[70000], masks=np.ones((1, 4, 4), bool), scores=[0]
+        )
 
 
 def test_target_can_be_a_disk_backed_array(tmp_path):

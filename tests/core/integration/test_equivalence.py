@@ -1,0 +1,68 @@
+"""The engine's masks equal those of transformers' Sam2VideoModel driven directly.
+
+The reference side builds its session with ``processor.init_video_session(video=uint8
+frames)`` and uses no engine code. 22 frames on the reduced shape fill the memory bank
+(7 slots, 16 object pointers); a few frames in the real SAM 2.1-tiny shape check the
+full-size path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.helpers import assert_differs, assert_meaningful, engine_masks, moving_blob_stack, reference_masks
+
+
+def _assert_same(engine, reference):
+    assert engine.keys() == reference.keys()
+    for frame in reference:
+        assert engine[frame].keys() == reference[frame].keys()
+        for obj in reference[frame]:
+            np.testing.assert_array_equal(engine[frame][obj], reference[frame][obj], err_msg=f"frame {frame} obj {obj}")
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward", "both"])
+def test_equivalent_over_22_frames_on_the_reduced_shape(reduced_model, direction):
+    stack = moving_blob_stack(22, speed=2.0)
+    clicks = [(1, 11, 40, 35 + 22, True), (1, 11, 80, 10, False)]
+    engine = engine_masks(reduced_model, stack, clicks, direction)
+    reference = reference_masks(reduced_model, stack, clicks, direction)
+    _assert_same(engine, reference)
+    far = 21 if direction != "backward" else 0
+    assert_meaningful(engine[far][1])
+    other = engine_masks(reduced_model, stack, [(1, 11, 80, 130, True)], direction)
+    assert_differs(engine[far][1], other[far][1])
+
+
+def test_equivalent_with_two_objects(reduced_model):
+    stack = moving_blob_stack(12, speed=2.0)
+    clicks = [(1, 0, 40, 35, True), (2, 0, 80, 125, True), (2, 4, 70, 120, True)]
+    engine = engine_masks(reduced_model, stack, clicks, "both")
+    reference = reference_masks(reduced_model, stack, clicks, "both")
+    _assert_same(engine, reference)
+    assert_meaningful(engine[11][2])
+    assert_differs(engine[11][1], engine[11][2])
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import torch
+
+    from napari_sam2.core.models import load_model, save_random_model
+
+    torch.set_num_threads(2)
+    directory = save_random_model("sam2.1-tiny", tmp_path_factory.mktemp("tiny"))
+    return load_model(str(directory), device="cpu")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("direction", ["forward", "backward", "both"])
+def test_equivalent_in_the_real_sam21_tiny_shape(tiny_model, direction):
+    assert tiny_model.image_size == 1024
+    stack = moving_blob_stack(3, shape=(96, 150))
+    clicks = [(1, 1, 40, 42, True)]
+    engine = engine_masks(tiny_model, stack, clicks, direction)
+    reference = reference_masks(tiny_model, stack, clicks, direction)
+    _assert_same(engine, reference)
+    assert_meaningful(engine[1][1])
