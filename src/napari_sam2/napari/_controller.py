@@ -1,0 +1,443 @@
+"""The plugin's logic without Qt widgets: layers in, session work on one worker, labels out.
+
+* **One model thread.** Every model task (loading, a preview, a propagation) runs in a
+  napari thread worker, one at a time, in order. A click during a propagation is refused
+  with a notification.
+* **Only the main thread touches layers.** Workers yield results; the ``yielded`` handler
+  writes them into the Labels layer.
+* **One undo step per run.** Writes go through a :class:`RunHistory`, committed when the
+  run ends however it ends (done, cancelled, failed). Painting is locked during a run.
+* **Prompts live in layers.** A Points layer holds clicks (features ``object_id`` and
+  ``positive``), a Shapes layer holds boxes. Any change to them is diffed against what the
+  session was last given, and only the changed (object, frame) groups are re-predicted.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import Sam2InputError
+from ..core.labels import merge_masks_into_labels
+from ..core.models import DEFAULT_MODEL, ModelLoader
+from ..core.quality import QualityFlag, quality_flags
+from ..core.session import TrackingSession
+from . import _names
+from ._layer_source import default_frame_axis, source_from_layer
+from ._prompts import PromptGroup, add_box_groups, point_groups
+from ._run_history import RunHistory
+
+
+def notify(message: str, *, error: bool = False) -> None:
+    from napari.utils.notifications import show_error, show_info
+
+    (show_error if error else show_info)(message)
+
+
+def plain_error(exc: BaseException) -> str:
+    """A message a biologist can act on; tracebacks are for bugs only."""
+    if isinstance(exc, Sam2InputError):
+        return str(exc)
+    if "OutOfMemoryError" in type(exc).__name__ or "out of memory" in str(exc).lower():
+        return "Out of memory: try a smaller model (sam2.1-tiny), the CPU device, or a region of interest."
+    return f"Unexpected error ({type(exc).__name__}: {exc}). Please report it."
+
+
+class TrackerController:
+    """State and actions behind the SAM 2 tracker widget."""
+
+    def __init__(self, viewer, *, loader: ModelLoader | None = None) -> None:
+        self.viewer = viewer
+        self.loader = loader or ModelLoader()
+        self.model_spec, self.device = DEFAULT_MODEL, "auto"
+        self.loaded = None
+        self.image_layer = self.labels_layer = self.points_layer = self.shapes_layer = None
+        self.frame_axis: int | None = None
+        self.roi: tuple[int, int, int, int] | None = None
+        self.session: TrackingSession | None = None
+        self._session_key: tuple | None = None
+        self._sent: dict[tuple[int, int], tuple] = {}
+        self.objects: dict[int, str] = {}
+        self.selected_object: int | None = None
+        self.flags: list[QualityFlag] = []
+        self._queue: deque[tuple[str, Callable[[], Iterator]]] = deque()
+        self._worker = None
+        self._task: str | None = None
+        self._history: RunHistory | None = None
+        self._run_started = 0.0
+        self.listeners: dict[str, list[Callable]] = {"status": [], "objects": [], "progress": [], "flags": []}
+
+    # -- wiring -----------------------------------------------------------------------------
+    def _emit(self, kind: str, *args) -> None:
+        for callback in self.listeners[kind]:
+            callback(*args)
+
+    def status(self, text: str) -> None:
+        self._emit("status", text)
+
+    @property
+    def busy(self) -> bool:
+        """True while a propagation runs (previews queue; propagation blocks clicks)."""
+        return self._task == "propagate"
+
+    def set_image_layer(self, layer, frame_axis: int | None = None) -> None:
+        """Choose the image to track in; creates the Labels and prompt layers if needed."""
+        if layer is None:
+            raise Sam2InputError("Open an image first: there is no image layer to track in.")
+        if layer.ndim < 3:
+            raise Sam2InputError(
+                f"Layer {layer.name!r} is {layer.ndim}-D; choose a stack (frames or slices plus Y, X)."
+            )
+        self.image_layer = layer
+        self.frame_axis = default_frame_axis(layer, self.viewer) if frame_axis is None else frame_axis
+        self._ensure_layers()
+        self._invalidate_session()
+
+    def _ensure_layers(self) -> None:
+        layer, viewer = self.image_layer, self.viewer
+        shape = layer.data[0].shape[: layer.ndim] if layer.multiscale else layer.data.shape[: layer.ndim]
+        geometry = {"scale": layer.scale, "translate": layer.translate}
+        if self.labels_layer is None or self.labels_layer not in viewer.layers:
+            self.labels_layer = viewer.add_labels(np.zeros(shape, np.uint16), name=_names.LABELS_LAYER, **geometry)
+        if self.shapes_layer is None or self.shapes_layer not in viewer.layers:
+            self.shapes_layer = viewer.add_shapes(
+                name=_names.BOXES_LAYER,
+                ndim=layer.ndim,
+                features={"object_id": np.zeros(0, int)},
+                face_color="transparent",
+                edge_width=2,
+                **geometry,
+            )
+            self.shapes_layer.events.data.connect(self._on_prompts_changed)
+        if self.points_layer is None or self.points_layer not in viewer.layers:
+            self.points_layer = viewer.add_points(
+                np.zeros((0, layer.ndim)),
+                name=_names.PROMPTS_LAYER,
+                size=8,
+                border_width=0.25,
+                features={"object_id": np.zeros(0, int), "positive": np.zeros(0, bool)},
+                **geometry,
+            )
+            self.points_layer.events.data.connect(self._on_prompts_changed)
+        viewer.layers.selection.active = self.points_layer
+
+    def use_labels_layer(self, layer) -> None:
+        """Write into an existing Labels layer instead of the plugin's own."""
+        if not np.issubdtype(layer.data.dtype, np.integer):
+            raise Sam2InputError(f"Labels layer {layer.name!r} is not integer-valued.")
+        self.labels_layer = layer
+
+    def close(self) -> None:
+        """Stop workers and disconnect from layers (the widget is closing)."""
+        self._queue.clear()
+        if self._worker is not None:
+            self._worker.quit()
+        for layer in (self.points_layer, self.shapes_layer):
+            if layer is not None:
+                layer.events.data.disconnect(self._on_prompts_changed)
+
+    # -- model and session ------------------------------------------------------------------
+    def set_model(self, spec: str, device: str = "auto") -> None:
+        if (spec, device) != (self.model_spec, self.device):
+            self.model_spec, self.device, self.loaded = spec, device, None
+            self._invalidate_session()
+
+    def load_model(self) -> None:
+        """Load (and on first use download) the model in the background."""
+        self._submit("load", self._load_task)
+
+    def _load_task(self) -> Iterator:
+        yield ("status", f"Loading {self.model_spec} …")
+        loaded = self.loader.load(self.model_spec, device=self.device)
+        yield ("loaded", loaded)
+
+    def _invalidate_session(self) -> None:
+        self.session, self._session_key, self._sent = None, None, {}
+
+    def current_source(self):
+        """Main thread: what the model should see now (layer, axis, held indices, contrast, ROI)."""
+        return source_from_layer(self.image_layer, self.viewer, frame_axis=self.frame_axis, roi=self.roi)
+
+    def _ensure_session(self, source) -> TrackingSession:
+        """Worker thread: the session for ``source``, new if anything the features depend on changed."""
+        if self.loaded is None:
+            self.loaded = self.loader.load(self.model_spec, device=self.device)
+        key = (id(source.data), repr(source.describe()), self.model_spec, self.device)
+        if self.session is None or key != self._session_key:
+            self.session, self._session_key = TrackingSession(self.loaded, source), key
+        return self.session
+
+    # -- objects ----------------------------------------------------------------------------
+    def add_object(self, name: str | None = None) -> int:
+        """A new object whose id is not used in the Labels layer yet; it becomes selected."""
+        used = max(self.objects, default=0)
+        if self.labels_layer is not None:
+            used = max(used, int(np.max(self.labels_layer.data)) if self.labels_layer.data.size else 0)
+        obj = used + 1
+        self.objects[obj] = name or f"object {obj}"
+        self.select_object(obj)
+        self._emit("objects")
+        return obj
+
+    def select_object(self, obj: int) -> None:
+        self.selected_object = obj
+        if self.labels_layer is not None:
+            self.labels_layer.selected_label = obj
+        if self.points_layer is not None:
+            self.points_layer.feature_defaults = {"object_id": obj, "positive": True}
+        if self.shapes_layer is not None:
+            self.shapes_layer.feature_defaults = {"object_id": obj}
+
+    def rename_object(self, obj: int, name: str) -> None:
+        self.objects[obj] = name
+        self._emit("objects")
+
+    def delete_object(self, obj: int) -> None:
+        """Forget the object, its prompts and its labels (one undo step)."""
+        self.objects.pop(obj, None)
+        if self.points_layer is not None and len(self.points_layer.data):
+            keep = np.asarray(self.points_layer.features["object_id"]) != obj
+            self.points_layer.selected_data = set(np.flatnonzero(~keep))
+            self.points_layer.remove_selected()
+        if self.session is not None:
+            self.session.remove_object(obj)
+        self._sent = {k: v for k, v in self._sent.items() if k[0] != obj}
+        if self.labels_layer is not None:
+            history = RunHistory(self.labels_layer)
+            data = self.labels_layer.data
+            for index in np.ndindex(*data.shape[:-2]):
+                plane = np.asarray(data[index])
+                if (plane == obj).any():
+                    history.write(index, np.where(plane == obj, 0, plane).astype(plane.dtype))
+            history.commit()
+            self.labels_layer.refresh()
+        if self.selected_object == obj:
+            self.selected_object = next(iter(self.objects), None)
+        self._emit("objects")
+
+    def colour(self, obj: int) -> np.ndarray:
+        return np.asarray(self.labels_layer.get_color(obj)) if self.labels_layer is not None else np.ones(4)
+
+    # -- prompts ----------------------------------------------------------------------------
+    def add_click(self, data_coords, *, positive: bool = True) -> bool:
+        """A click on the image: a prompt point for the selected object. False if refused."""
+        if self.busy:
+            notify("Propagation is running: wait for it or press Cancel before adding prompts.")
+            return False
+        if self.selected_object is None:
+            self.add_object()
+        self.points_layer.feature_defaults = {"object_id": self.selected_object, "positive": positive}
+        self.points_layer.add(np.asarray(data_coords, dtype=float)[None])
+        return True
+
+    def use_painted_slice(self) -> None:
+        """The selected object's pixels on the current frame become its mask prompt."""
+        frame = self.current_frame()
+        obj = self.selected_object
+        if obj is None:
+            raise Sam2InputError("Select or add an object first.")
+        mask = np.asarray(self.labels_layer.data[self._plane_index(frame)]) == obj
+        if not mask.any():
+            raise Sam2InputError(f"Paint object {obj} on this frame first, then use it as a prompt.")
+        source = self.current_source()
+        self._submit("preview", lambda: self._mask_task(source, obj, frame, mask))
+
+    def current_frame(self) -> int:
+        position = self.image_layer.world_to_data(list(self.viewer.dims.point)[-self.image_layer.ndim :])
+        return int(round(float(position[self.frame_axis])))
+
+    def prompt_groups(self) -> dict[tuple[int, int], PromptGroup]:
+        from ._layer_source import held_indices
+
+        held = held_indices(self.image_layer, self.viewer, self.frame_axis)
+        groups = point_groups(self.points_layer, self.frame_axis, held)
+        return add_box_groups(groups, self.shapes_layer, self.frame_axis, held)
+
+    def _on_prompts_changed(self, event=None) -> None:
+        if self.image_layer is None or getattr(event, "action", None) in ("adding", "removing", "changing"):
+            return
+        self._colour_points()
+        groups = self.prompt_groups()
+        changed = [k for k in set(groups) | set(self._sent) if groups.get(k, PromptGroup()).key() != self._sent.get(k)]
+        source = self.current_source() if changed else None
+        for key in sorted(changed):
+            self.objects.setdefault(key[0], f"object {key[0]}")
+            self._sent[key] = groups.get(key, PromptGroup()).key()
+            self._submit("preview", functools.partial(self._preview_task, source, key, groups.get(key)))
+        if changed:
+            self._emit("objects")
+
+    def _colour_points(self) -> None:
+        layer = self.points_layer
+        if layer is None or not len(layer.data):
+            return
+        ids, positive = layer.features["object_id"], layer.features["positive"]
+        layer.face_color = np.array([self.colour(int(o)) for o in ids])
+        layer.border_color = [_names.POSITIVE_BORDER if p else _names.NEGATIVE_BORDER for p in positive]
+
+    def _preview_task(self, source, key: tuple[int, int], group: PromptGroup | None) -> Iterator:
+        session = self._ensure_session(source)
+        obj, frame = key
+        if group is None or (not group.points and group.box is None):
+            session.clear_prompts(obj, frame)
+            yield ("clear", (obj, frame, source.held))
+            return
+        yield ("preview", (session.set_prompts(obj, frame, points=group.points, box=group.box), source.held))
+
+    def _mask_task(self, source, obj: int, frame: int, mask: np.ndarray) -> Iterator:
+        session = self._ensure_session(source)
+        yield ("preview", (session.add_mask(obj, frame, mask), source.held))
+
+    # -- propagation ------------------------------------------------------------------------
+    def propagate(self, direction: str = "both", *, from_current: bool = False, frame_range=None) -> None:
+        if self.busy:
+            notify("A propagation is already running.")
+            return
+        start = self.current_frame() if from_current else None
+        source = self.current_source()
+        self._submit("propagate", lambda: self._propagate_task(source, direction, start, frame_range))
+
+    def _propagate_task(self, source, direction: str, start, frame_range) -> Iterator:
+        session = self._ensure_session(source)
+        first = session.default_start() if start is None else start
+        total = sum(len(order) for _, order in session.plan(direction, start=first, frame_range=frame_range))
+        yield ("total", total)
+        for result in session.propagate(direction, start=start, frame_range=frame_range):
+            yield ("frame", (result, source.held))
+
+    def cancel(self) -> None:
+        """Stop the running task between frames; finished frames are kept."""
+        self._queue.clear()
+        if self._worker is not None:
+            self._worker.quit()
+
+    def undo_last_run(self) -> None:
+        if self.labels_layer is not None:
+            self.labels_layer.undo()
+
+    # -- the one worker ---------------------------------------------------------------------
+    def _submit(self, kind: str, task: Callable[[], Iterator]) -> None:
+        if self.image_layer is None:
+            raise Sam2InputError("Choose an image layer first.")
+        if kind == "preview" and self.busy:
+            notify("Propagation is running: this prompt will be previewed when it ends or is cancelled.")
+        self._queue.append((kind, task))
+        if self._worker is None:
+            self._start_next()
+
+    def _start_next(self) -> None:
+        from napari.qt.threading import create_worker
+
+        if not self._queue:
+            self._worker, self._task = None, None
+            return
+        kind, task = self._queue.popleft()
+        self._task = kind
+        if kind == "propagate":
+            self._begin_run()
+
+        def run():  # a generator function, so napari makes a GeneratorWorker
+            try:
+                yield from task()
+            except Exception as exc:  # superqt drops RuntimeErrors (torch's usual type) silently
+                yield ("error", exc)
+
+        worker = create_worker(run, _start_thread=False)
+        worker.yielded.connect(self._on_yielded)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        worker.start()
+
+    def _begin_run(self) -> None:
+        self._history = RunHistory(self.labels_layer)
+        self._run_started, self._run_done, self._run_total = time.perf_counter(), 0, 0
+        self.labels_layer.editable = False
+        self.points_layer.editable = False
+
+    def _on_yielded(self, item: tuple[str, Any]) -> None:
+        kind, value = item
+        if kind == "error":
+            self._on_errored(value)
+        elif kind == "status":
+            self.status(value)
+        elif kind == "loaded":
+            self.loaded = value
+            self.status(f"{value.model_id} on {value.device}" + (" — random weights!" if value.is_random else ""))
+        elif kind == "total":
+            self._run_total = value
+        elif kind == "preview":
+            self._write(*value, RunHistory(self.labels_layer), commit=True)
+        elif kind == "clear":
+            self._clear(*value)
+        elif kind == "frame":
+            self._write(*value, self._history, commit=False)
+            self._run_done += 1
+            elapsed = time.perf_counter() - self._run_started
+            eta = elapsed / self._run_done * (self._run_total - self._run_done)
+            self._emit("progress", self._run_done, self._run_total, eta)
+
+    def _on_errored(self, exc: BaseException) -> None:
+        notify(plain_error(exc), error=True)
+        if not isinstance(exc, Sam2InputError):
+            import logging
+
+            logging.getLogger(__name__).error("napari-sam2 worker failed", exc_info=exc)
+
+    def _on_finished(self) -> None:
+        if self._task == "propagate":
+            self._end_run()
+        self._worker = None
+        self._start_next()
+
+    def _end_run(self) -> None:
+        if self._history is not None:
+            self._history.commit()
+            self._history = None
+        self.labels_layer.editable = True
+        self.points_layer.editable = True
+        self.labels_layer.refresh()
+        if self.session is not None:
+            self.flags = quality_flags(self.session.scores)
+            self._emit("flags", self.flags)
+        self._emit("progress", self._run_total, self._run_total, 0.0)
+
+    # -- labels -----------------------------------------------------------------------------
+    def _plane_index(self, frame: int, held: dict[int, int] | None = None) -> tuple:
+        from ._layer_source import held_indices
+
+        if held is None:
+            held = held_indices(self.image_layer, self.viewer, self.frame_axis)
+        index = [0] * (self.labels_layer.ndim - 2)
+        for axis, value in held.items():
+            index[axis] = value
+        index[self.frame_axis] = frame
+        return tuple(index)
+
+    def _write(self, result, held, history: RunHistory, *, commit: bool) -> None:
+        index = self._plane_index(result.frame, held)
+        plane = np.array(self.labels_layer.data[index])
+        merge_masks_into_labels(
+            plane,
+            object_ids=result.object_ids,
+            masks=result.masks,
+            scores=result.scores,
+            offset=(result.roi.y0, result.roi.x0),
+        )
+        history.write(index, plane)
+        if commit:
+            history.commit()
+        self.labels_layer.refresh()
+
+    def _clear(self, obj: int, frame: int, held: dict[int, int]) -> None:
+        index = self._plane_index(frame, held)
+        plane = np.array(self.labels_layer.data[index])
+        history = RunHistory(self.labels_layer)
+        history.write(index, np.where(plane == obj, 0, plane).astype(plane.dtype))
+        history.commit()
+        self.labels_layer.refresh()
