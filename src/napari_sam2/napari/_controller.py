@@ -70,6 +70,8 @@ class TrackerController:
         self._task: str | None = None
         self._history: RunHistory | None = None
         self._run_started = 0.0
+        self._just_loaded = None
+        self._progress_bar = None
         self.listeners: dict[str, list[Callable]] = {"status": [], "objects": [], "progress": [], "flags": []}
 
     # -- wiring -----------------------------------------------------------------------------
@@ -167,6 +169,7 @@ class TrackerController:
         """Worker thread: the session for ``source``, new if anything the features depend on changed."""
         if self.loaded is None:
             self.loaded = self.loader.load(self.model_spec, device=self.device)
+            self._just_loaded = self.loaded
         key = (id(source.data), repr(source.describe()), self.model_spec, self.device)
         if self.session is None or key != self._session_key:
             self.session, self._session_key = TrackingSession(self.loaded, source), key
@@ -362,6 +365,9 @@ class TrackerController:
 
     def _on_yielded(self, item: tuple[str, Any]) -> None:
         kind, value = item
+        if self._just_loaded is not None:
+            loaded, self._just_loaded = self._just_loaded, None
+            self._on_yielded(("loaded", loaded))
         if kind == "error":
             self._on_errored(value)
         elif kind == "status":
@@ -370,7 +376,10 @@ class TrackerController:
             self.loaded = value
             self.status(f"{value.model_id} on {value.device}" + (" — random weights!" if value.is_random else ""))
         elif kind == "total":
+            from napari.utils import progress
+
             self._run_total = value
+            self._progress_bar = progress(total=value, desc="SAM 2 propagation")
         elif kind == "preview":
             self._write(*value, RunHistory(self.labels_layer), commit=True)
         elif kind == "clear":
@@ -378,6 +387,8 @@ class TrackerController:
         elif kind == "frame":
             self._write(*value, self._history, commit=False)
             self._run_done += 1
+            if self._progress_bar is not None:
+                self._progress_bar.update(1)
             elapsed = time.perf_counter() - self._run_started
             eta = elapsed / self._run_done * (self._run_total - self._run_done)
             self._emit("progress", self._run_done, self._run_total, eta)
@@ -396,6 +407,9 @@ class TrackerController:
         self._start_next()
 
     def _end_run(self) -> None:
+        if self._progress_bar is not None:
+            self._progress_bar.close()
+            self._progress_bar = None
         if self._history is not None:
             self._history.commit()
             self._history = None

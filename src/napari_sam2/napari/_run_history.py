@@ -10,6 +10,8 @@ replays such an atom as ``data[box] = values``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -42,7 +44,12 @@ class RunHistory:
         if not self.atoms:
             return False
         layer = self.layer
-        layer._redo_history.clear()
-        layer._append_to_undo_history(list(self.atoms))
+        with warnings.catch_warnings():
+            # napari >= 0.9 warns on private access from plugins; there is no public way to
+            # add one undo item that spans many event-loop turns (pinned below napari 0.10,
+            # tests/napari/test_napari_contract.py checks these attributes).
+            warnings.simplefilter("ignore", FutureWarning)
+            layer._redo_history.clear()
+            layer._append_to_undo_history(list(self.atoms))
         self.atoms = []
         return True

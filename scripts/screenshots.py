@@ -1,0 +1,64 @@
+"""Screenshots for docs/user-guide.md, from a real napari window (run under xvfb-run).
+
+Uses the reduced random-weight model so it runs in seconds without weights: the masks are
+meaningless; the screenshots show the interface, not segmentation quality.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from qtpy.QtWidgets import QApplication
+
+
+def settle(seconds: float = 0.5):
+    import time
+
+    end = time.time() + seconds
+    while time.time() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def wait(controller):
+    while controller._worker is not None or controller._queue:
+        settle(0.1)
+
+
+def main(outdir: str = "docs/images") -> None:
+    from napari_sam2.core.models import load_model, save_random_model
+    from napari_sam2.core.sample import make_timelapse
+    from napari_sam2.napari._demo import open_demo
+
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    model_dir = save_random_model("reduced", Path(tempfile.mkdtemp()) / "m")
+    viewer, widget = open_demo()
+    viewer.window._qt_window.resize(1400, 900)
+    controller = widget.controller
+    controller.set_model(str(model_dir), "cpu")
+    controller.loaded = load_model(str(model_dir))
+    _, prompts = make_timelapse(24)
+    viewer.dims.set_current_step(0, prompts[0].frame)
+    for p in prompts[:2]:
+        controller.add_object()
+        controller.add_click([p.frame, p.y, p.x])
+        wait(controller)
+    controller.select_object(1)
+    widget._on_objects_changed()
+    controller.add_click([prompts[0].frame, prompts[0].y + 22, prompts[0].x], positive=False)
+    wait(controller)
+    settle()
+    viewer.screenshot(str(out / "01-click-preview.png"), canvas_only=False)
+    controller.propagate("forward")
+    wait(controller)
+    viewer.dims.set_current_step(0, 20)
+    settle()
+    viewer.screenshot(str(out / "02-after-propagation.png"), canvas_only=False)
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

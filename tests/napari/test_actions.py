@@ -1,0 +1,103 @@
+"""Save labels, export prompts for the CLI and load them back; writer and reader contributions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+pytest.importorskip("napari")
+
+from napari.components import ViewerModel  # noqa: E402
+
+from napari_sam2.cli import main  # noqa: E402
+from napari_sam2.napari._actions import export_prompts, load_prompts, save_labels  # noqa: E402
+from napari_sam2.napari._controller import TrackerController  # noqa: E402
+from napari_sam2.napari._io import get_prompts_reader, write_labels  # noqa: E402
+from tests.helpers import moving_blob_stack  # noqa: E402
+
+
+@pytest.fixture()
+def tracked(qtbot, reduced_model, reduced_model_dir):
+    viewer = ViewerModel()
+    image = viewer.add_image(moving_blob_stack(6), name="cells", scale=(1, 0.5, 0.5))
+    controller = TrackerController(viewer)
+    controller.set_model(str(reduced_model_dir), "cpu")
+    controller.loaded = reduced_model
+    controller.set_image_layer(image)
+
+    def wait():
+        qtbot.waitUntil(lambda: controller._worker is None and not controller._queue, timeout=60_000)
+
+    controller.add_click([0, 40, 35])
+    controller.add_click([0, 80, 130], positive=False)
+    wait()
+    controller.propagate("forward")
+    wait()
+    yield controller, wait
+    controller.close()
+
+
+def test_save_labels_writes_tiff_and_provenance(tracked, tmp_path):
+    controller, _ = tracked
+    written = save_labels(controller, tmp_path / "labels.tif")
+    labels = tifffile.imread(written[0])
+    np.testing.assert_array_equal(labels, controller.labels_layer.data)
+    sidecar = json.loads((tmp_path / "labels.json").read_text())
+    assert sidecar["frames_done"] == list(range(6)) and len(sidecar["prompts"]["points"]) == 2
+    with tifffile.TiffFile(written[0]) as tif:
+        assert tif.is_imagej and tif.pages[0].tags["XResolution"].value == (2, 1)
+
+
+def test_exported_prompts_repeat_the_run_headlessly(tracked, tmp_path, reduced_model_dir):
+    controller, _ = tracked
+    export_prompts(controller, tmp_path / "prompts.csv")
+    tifffile.imwrite(tmp_path / "cells.tif", controller.image_layer.data, imagej=True, metadata={"axes": "TYX"})
+    code = main(
+        [
+            "track",
+            str(tmp_path / "cells.tif"),
+            "--prompts",
+            str(tmp_path / "prompts.csv"),
+            "--out",
+            str(tmp_path / "cli.tif"),
+            "--model",
+            str(reduced_model_dir),
+            "--direction",
+            "forward",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "cli.tif"), controller.labels_layer.data)
+
+
+def test_loaded_prompts_give_the_same_preview(tracked, tmp_path, qtbot, reduced_model, reduced_model_dir):
+    controller, _ = tracked
+    export_prompts(controller, tmp_path / "prompts.csv")
+    viewer = ViewerModel()
+    image = viewer.add_image(controller.image_layer.data)
+    fresh = TrackerController(viewer)
+    fresh.set_model(str(reduced_model_dir), "cpu")
+    fresh.loaded = reduced_model
+    fresh.set_image_layer(image)
+    assert load_prompts(fresh, tmp_path / "prompts.csv") == 2
+    qtbot.waitUntil(lambda: fresh._worker is None and not fresh._queue, timeout=60_000)
+    np.testing.assert_array_equal(fresh.labels_layer.data[0], controller.labels_layer.data[0])
+    assert list(fresh.points_layer.features["positive"]) == [True, False]
+    fresh.close()
+
+
+def test_writer_and_reader_contributions(tmp_path):
+    labels = np.zeros((3, 10, 12), np.uint16)
+    labels[1, 2:5, 3:7] = 4
+    written = write_labels(str(tmp_path / "l.tif"), labels, {"scale": (1, 1, 1), "metadata": {}})
+    assert tifffile.imread(written[0])[1, 3, 4] == 4 and written[1].endswith(".json")
+    (tmp_path / "p.csv").write_text("object_id,frame,y,x,positive\n2,1,3.5,4,0\n")
+    reader = get_prompts_reader(str(tmp_path / "p.csv"))
+    [(data, meta, kind)] = reader(str(tmp_path / "p.csv"))
+    assert kind == "points" and data.tolist() == [[1.0, 3.5, 4.0]] and meta["features"]["positive"] == [False]
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    assert get_prompts_reader(str(tmp_path / "other.csv")) is None

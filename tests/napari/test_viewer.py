@@ -1,0 +1,91 @@
+"""A real napari viewer (OpenGL under Xvfb): the dock widget end to end, as a user drives it."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+
+pytestmark = [
+    pytest.mark.gui,
+    pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display with OpenGL: run under xvfb-run"),
+]
+
+
+def _click(layer, position, modifiers=()):
+    """Press and release at ``position`` (world coordinates) through napari's callback path."""
+    from napari.utils._proxies import ReadOnlyWrapper
+    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+    from vispy.util.event import Event
+
+    for kind, dispatch in (("mouse_press", mouse_press_callbacks), ("mouse_release", mouse_release_callbacks)):
+        event = Event(
+            type=kind,
+            position=position,
+            modifiers=list(modifiers),
+            button=1,
+            is_dragging=False,
+            view_direction=None,
+            dims_displayed=[1, 2],
+            pos=(0, 0),
+            delta=(0, 0),
+        )
+        dispatch(layer, ReadOnlyWrapper(event, exceptions=("handled",)))
+
+
+def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
+    make_napari_viewer, qtbot, reduced_model, reduced_model_dir, tmp_path
+):
+    from tests.helpers import assert_meaningful, moving_blob_stack
+
+    viewer = make_napari_viewer()
+    viewer.add_image(moving_blob_stack(10), name="cells")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracker")
+    controller = widget.controller
+    assert controller.image_layer.name == "cells" and widget.axis_combo.count() == 1
+    controller.set_model(str(reduced_model_dir), "cpu")
+    controller.loaded = reduced_model
+
+    def wait():
+        qtbot.waitUntil(lambda: controller._worker is None and not controller._queue, timeout=60_000)
+
+    widget._on_add_object()
+    points, labels = controller.points_layer, controller.labels_layer
+    _click(points, (0, 40, 35))
+    _click(points, (0, 85, 135), modifiers=("Shift",))
+    wait()
+    assert list(points.features["positive"]) == [True, False]
+    assert_meaningful(labels.data[0] == 1)
+    assert widget.object_list.count() == 1
+
+    controller.listeners["progress"].append(lambda done, total, eta: done == 4 and widget._on_cancel())
+    widget._on_propagate("forward")
+    wait()
+    controller.listeners["progress"].pop()
+    partial = [f for f in range(10) if (labels.data[f] == 1).any()]
+    assert 4 <= len(partial) < 10
+    labels.undo()
+    assert [f for f in range(10) if (labels.data[f] == 1).any()] == [0]
+
+    widget._on_propagate("forward")
+    wait()
+    assert all((labels.data[f] == 1).any() for f in range(10))
+    assert widget.progress.value() == widget.progress.maximum()
+
+    viewer.dims.set_current_step(0, 5)
+    _click(points, (5, 50, 70), modifiers=("Shift",))
+    wait()
+    corrected = labels.data[5].copy()
+    widget._on_propagate_from_here()
+    wait()
+    np.testing.assert_array_equal(labels.data[5], corrected)
+
+    from napari_sam2.napari._actions import save_labels
+
+    save_labels(controller, tmp_path / "labels.tif")
+    assert (tmp_path / "labels.tif").exists() and (tmp_path / "labels.json").exists()
+    widget.close_tracker()
+    assert widget._on_click not in points.mouse_drag_callbacks
