@@ -23,7 +23,7 @@ def settle(seconds: float = 0.5):
 
 
 def wait(controller):
-    while controller._worker is not None or controller._queue:
+    while not controller.idle:
         settle(0.1)
 
 

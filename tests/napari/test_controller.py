@@ -28,7 +28,7 @@ def setup(qtbot, reduced_model, reduced_model_dir):
     controller.set_image_layer(image)
 
     def wait():
-        qtbot.waitUntil(lambda: controller._worker is None and not controller._queue, timeout=60_000)
+        qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
 
     yield viewer, controller, wait
     controller.close()
@@ -181,9 +181,9 @@ def test_4d_stack_propagates_along_z_at_the_current_t(qtbot, reduced_model, redu
     controller.loaded = reduced_model
     controller.set_image_layer(image, frame_axis=1)
     controller.add_click([2, 1, 40, 35])
-    qtbot.waitUntil(lambda: controller._worker is None and not controller._queue, timeout=60_000)
+    qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
     controller.propagate("forward")
-    qtbot.waitUntil(lambda: controller._worker is None and not controller._queue, timeout=60_000)
+    qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
     labels = controller.labels_layer.data
     assert labels[2].any() and not labels[0].any() and not labels[1].any()
     assert all((labels[2, z] == 1).any() for z in range(1, 5))

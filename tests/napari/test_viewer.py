@@ -45,24 +45,24 @@ def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
     viewer.add_image(moving_blob_stack(10), name="cells")
     _, widget = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracker")
     controller = widget.controller
-    assert controller.image_layer.name == "cells" and widget.axis_combo.count() == 1
+    assert controller.image_layer.name == "cells" and widget.image_panel.axis_combo.count() == 1
     controller.set_model(str(reduced_model_dir), "cpu")
     controller.loaded = reduced_model
 
     def wait():
-        qtbot.waitUntil(lambda: controller._worker is None and not controller._queue, timeout=60_000)
+        qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
 
-    widget._on_add_object()
+    controller.add_object()
     points, labels = controller.points_layer, controller.labels_layer
     _click(points, (0, 40, 35))
     _click(points, (0, 85, 135), modifiers=("Shift",))
     wait()
     assert list(points.features["positive"]) == [True, False]
     assert_meaningful(labels.data[0] == 1)
-    assert widget.object_list.count() == 1
+    assert widget.objects_panel.list.count() == 1
 
-    controller.listeners["progress"].append(lambda done, total, eta: done == 4 and widget._on_cancel())
-    widget._on_propagate("forward")
+    controller.listeners["progress"].append(lambda done, total, eta: done == 4 and controller.cancel())
+    widget.run_panel._on_propagate("forward")
     wait()
     controller.listeners["progress"].pop()
     partial = [f for f in range(10) if (labels.data[f] == 1).any()]
@@ -70,16 +70,16 @@ def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
     labels.undo()
     assert [f for f in range(10) if (labels.data[f] == 1).any()] == [0]
 
-    widget._on_propagate("forward")
+    widget.run_panel._on_propagate("forward")
     wait()
     assert all((labels.data[f] == 1).any() for f in range(10))
-    assert widget.progress.value() == widget.progress.maximum()
+    assert widget.run_panel.progress.value() == widget.run_panel.progress.maximum()
 
     viewer.dims.set_current_step(0, 5)
     _click(points, (5, 50, 70), modifiers=("Shift",))
     wait()
     corrected = labels.data[5].copy()
-    widget._on_propagate_from_here()
+    widget.run_panel._on_propagate("forward", from_current=True)
     wait()
     np.testing.assert_array_equal(labels.data[5], corrected)
 
@@ -87,5 +87,6 @@ def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
 
     save_labels(controller, tmp_path / "labels.tif")
     assert (tmp_path / "labels.tif").exists() and (tmp_path / "labels.json").exists()
-    widget.close_tracker()
+    viewer.window.remove_dock_widget(widget)  # what napari's close button does
     assert widget._on_click not in points.mouse_drag_callbacks
+    assert widget.controller.idle

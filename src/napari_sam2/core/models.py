@@ -158,16 +158,23 @@ class ModelLoader:
     def __init__(self) -> None:
         self._loaded: dict[tuple, LoadedModel] = {}
 
-    def load(self, spec: str = DEFAULT_MODEL, *, device: str = "auto", progress: bool = True) -> LoadedModel:
+    def load(
+        self, spec: str = DEFAULT_MODEL, *, device: str = "auto", progress: bool = True, tqdm_class=None
+    ) -> LoadedModel:
+        """Load ``spec`` once; ``tqdm_class`` shows download progress (napari passes its own)."""
         device = pick_device(device)
         dtype = default_autocast_dtype(device)
         key = (spec, device, str(dtype))
         if key not in self._loaded:
-            self._loaded[key] = load_model(spec, device=device, autocast_dtype=dtype, progress=progress)
+            self._loaded[key] = load_model(
+                spec, device=device, autocast_dtype=dtype, progress=progress, tqdm_class=tqdm_class
+            )
         return self._loaded[key]
 
 
-def load_model(spec: str, *, device: str = "cpu", autocast_dtype=None, progress: bool = True) -> LoadedModel:
+def load_model(
+    spec: str, *, device: str = "cpu", autocast_dtype=None, progress: bool = True, tqdm_class=None
+) -> LoadedModel:
     """Load ``spec`` (registry name, hub id, directory or ``random:NAME``) onto ``device``."""
     kind, target = resolve_spec(spec)
     if kind == "random":
@@ -175,7 +182,7 @@ def load_model(spec: str, *, device: str = "cpu", autocast_dtype=None, progress:
         revision, source, model_id = "random-seed-0", "random", f"{RANDOM_PREFIX}{target}"
     else:
         if kind == "hub":
-            directory, revision = fetch_from_hub(target, progress=progress)
+            directory, revision = fetch_from_hub(target, progress=progress, tqdm_class=tqdm_class)
             source, model_id = "hub", target
         else:
             directory, revision, source, model_id = Path(target), _hash_directory(Path(target)), "local", target
@@ -210,7 +217,7 @@ def _offline_message(hub_id: str, reason: str) -> str:
     )
 
 
-def fetch_from_hub(hub_id: str, *, progress: bool = True) -> tuple[Path, str]:
+def fetch_from_hub(hub_id: str, *, progress: bool = True, tqdm_class=None) -> tuple[Path, str]:
     """Return the local snapshot directory of ``hub_id`` and its commit, downloading if needed."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
@@ -227,7 +234,8 @@ def fetch_from_hub(hub_id: str, *, progress: bool = True) -> tuple[Path, str]:
         path = snapshot_download(hub_id, allow_patterns=patterns, local_files_only=True)
     except (LocalEntryNotFoundError, OSError, ValueError):
         try:
-            path = snapshot_download(hub_id, allow_patterns=patterns)
+            extra = {"tqdm_class": tqdm_class} if tqdm_class is not None else {}
+            path = snapshot_download(hub_id, allow_patterns=patterns, **extra)
         except (RepositoryNotFoundError, GatedRepoError) as exc:
             raise ModelUnavailableError(f"Model {hub_id!r} does not exist on the hub or is not public.") from exc
         except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:

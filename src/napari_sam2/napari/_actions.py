@@ -72,7 +72,7 @@ def load_prompts(controller, path: Path) -> int:
     for box in boxes:
         corners = [
             point_coords(io.PointRow(box.object_id, box.frame, y, x, True), ndim, controller.frame_axis, held)
-            for y, x in ((box.y0, box.x0), (box.y1, box.x1))
+            for y, x in ((box.y0, box.x0), (box.y0, box.x1), (box.y1, box.x1), (box.y1, box.x0))
         ]
         controller.shapes_layer.feature_defaults = {"object_id": box.object_id}
         controller.shapes_layer.add_rectangles(np.array(corners))

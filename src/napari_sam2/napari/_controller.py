@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,6 +30,7 @@ from . import _names
 from ._layer_source import default_frame_axis, source_from_layer
 from ._prompts import PromptGroup, add_box_groups, point_groups
 from ._run_history import RunHistory
+from ._serial_worker import SerialWorker
 
 
 def notify(message: str, *, error: bool = False) -> None:
@@ -65,9 +65,7 @@ class TrackerController:
         self.objects: dict[int, str] = {}
         self.selected_object: int | None = None
         self.flags: list[QualityFlag] = []
-        self._queue: deque[tuple[str, Callable[[], Iterator]]] = deque()
-        self._worker = None
-        self._task: str | None = None
+        self._jobs = SerialWorker(self._on_yielded, self._on_task_start, self._on_task_end)
         self._history: RunHistory | None = None
         self._run_started = 0.0
         self._just_loaded = None
@@ -85,7 +83,7 @@ class TrackerController:
     @property
     def busy(self) -> bool:
         """True while a propagation runs (previews queue; propagation blocks clicks)."""
-        return self._task == "propagate"
+        return self._jobs.kind == "propagate"
 
     def set_image_layer(self, layer, frame_axis: int | None = None) -> None:
         """Choose the image to track in; creates the Labels and prompt layers if needed."""
@@ -132,13 +130,55 @@ class TrackerController:
         """Write into an existing Labels layer instead of the plugin's own."""
         if not np.issubdtype(layer.data.dtype, np.integer):
             raise Sam2InputError(f"Labels layer {layer.name!r} is not integer-valued.")
+        image_shape = self.image_layer.data.shape[: self.image_layer.ndim] if self.image_layer is not None else None
+        if image_shape is not None and tuple(layer.data.shape) != tuple(image_shape):
+            raise Sam2InputError(f"Labels layer {layer.name!r} has shape {layer.data.shape}, the image {image_shape}.")
         self.labels_layer = layer
+
+    def add_region_layer(self):
+        """A 2-D Shapes layer (shown on every frame) in rectangle mode, for the region of interest."""
+        layer = self.image_layer
+        if _names.ROI_LAYER in self.viewer.layers:
+            region = self.viewer.layers[_names.ROI_LAYER]
+        else:
+            region = self.viewer.add_shapes(
+                ndim=2,
+                name=_names.ROI_LAYER,
+                face_color="transparent",
+                edge_color="yellow",
+                edge_width=2,
+                scale=layer.scale[-2:],
+                translate=layer.translate[-2:],
+            )
+        region.mode = "add_rectangle"
+        self.viewer.layers.selection.active = region
+        return region
+
+    def use_region(self) -> tuple[int, int, int, int]:
+        """Track inside the last rectangle of the region layer; prompts are previewed again."""
+        region = next((layer for layer in self.viewer.layers if layer.name == _names.ROI_LAYER), None)
+        if region is None or not len(region.data):
+            raise Sam2InputError("Draw a rectangle in the 'SAM 2 region' layer first.")
+        corners = np.asarray(region.data[-1])[:, -2:]
+        (y0, x0), (y1, x1) = corners.min(axis=0), corners.max(axis=0)
+        self.roi = (int(np.floor(y0)), int(np.floor(x0)), int(np.ceil(y1)), int(np.ceil(x1)))
+        self.current_source()  # a region that is too small or outside the image fails here
+        self._resend_prompts()
+        return self.roi
+
+    def clear_region(self) -> None:
+        self.roi = None
+        self._resend_prompts()
+
+    def _resend_prompts(self) -> None:
+        self._invalidate_session()
+        self._sent = {}
+        if self.points_layer is not None:
+            self._on_prompts_changed()
 
     def close(self) -> None:
         """Stop workers and disconnect from layers (the widget is closing)."""
-        self._queue.clear()
-        if self._worker is not None:
-            self._worker.quit()
+        self._jobs.cancel()
         for layer in (self.points_layer, self.shapes_layer):
             if layer is not None:
                 layer.events.data.disconnect(self._on_prompts_changed)
@@ -155,8 +195,12 @@ class TrackerController:
 
     def _load_task(self) -> Iterator:
         yield ("status", f"Loading {self.model_spec} …")
-        loaded = self.loader.load(self.model_spec, device=self.device)
-        yield ("loaded", loaded)
+        yield ("loaded", self._load())
+
+    def _load(self):
+        from napari.utils import progress
+
+        return self.loader.load(self.model_spec, device=self.device, tqdm_class=progress)
 
     def _invalidate_session(self) -> None:
         self.session, self._session_key, self._sent = None, None, {}
@@ -168,7 +212,7 @@ class TrackerController:
     def _ensure_session(self, source) -> TrackingSession:
         """Worker thread: the session for ``source``, new if anything the features depend on changed."""
         if self.loaded is None:
-            self.loaded = self.loader.load(self.model_spec, device=self.device)
+            self.loaded = self._load()
             self._just_loaded = self.loaded
         key = (id(source.data), repr(source.describe()), self.model_spec, self.device)
         if self.session is None or key != self._session_key:
@@ -315,47 +359,31 @@ class TrackerController:
 
     def cancel(self) -> None:
         """Stop the running task between frames; finished frames are kept."""
-        self._queue.clear()
-        if self._worker is not None:
-            self._worker.quit()
+        self._jobs.cancel()
 
     def undo_last_run(self) -> None:
         if self.labels_layer is not None:
             self.labels_layer.undo()
 
     # -- the one worker ---------------------------------------------------------------------
+    @property
+    def idle(self) -> bool:
+        return self._jobs.idle
+
     def _submit(self, kind: str, task: Callable[[], Iterator]) -> None:
         if self.image_layer is None:
             raise Sam2InputError("Choose an image layer first.")
         if kind == "preview" and self.busy:
             notify("Propagation is running: this prompt will be previewed when it ends or is cancelled.")
-        self._queue.append((kind, task))
-        if self._worker is None:
-            self._start_next()
+        self._jobs.submit(kind, task)
 
-    def _start_next(self) -> None:
-        from napari.qt.threading import create_worker
-
-        if not self._queue:
-            self._worker, self._task = None, None
-            return
-        kind, task = self._queue.popleft()
-        self._task = kind
+    def _on_task_start(self, kind: str) -> None:
         if kind == "propagate":
             self._begin_run()
 
-        def run():  # a generator function, so napari makes a GeneratorWorker
-            try:
-                yield from task()
-            except Exception as exc:  # superqt drops RuntimeErrors (torch's usual type) silently
-                yield ("error", exc)
-
-        worker = create_worker(run, _start_thread=False)
-        worker.yielded.connect(self._on_yielded)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
-        worker.start()
+    def _on_task_end(self, kind: str) -> None:
+        if kind == "propagate":
+            self._end_run()
 
     def _begin_run(self) -> None:
         self._history = RunHistory(self.labels_layer)
@@ -399,12 +427,6 @@ class TrackerController:
             import logging
 
             logging.getLogger(__name__).error("napari-sam2 worker failed", exc_info=exc)
-
-    def _on_finished(self) -> None:
-        if self._task == "propagate":
-            self._end_run()
-        self._worker = None
-        self._start_next()
 
     def _end_run(self) -> None:
         if self._progress_bar is not None:

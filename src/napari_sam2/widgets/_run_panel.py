@@ -1,0 +1,116 @@
+"""Propagation panel (directions, frame range, progress, cancel, undo, flags) and file actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..napari._actions import export_prompts, load_prompts, save_labels
+from ._common import button, guard
+
+
+class RunPanel(QGroupBox):
+    def __init__(self, viewer, controller) -> None:
+        super().__init__("Propagate")
+        self.viewer, self.controller = viewer, controller
+        directions = QHBoxLayout()
+        for text, direction in (("Forward", "forward"), ("Backward", "backward"), ("Both", "both")):
+            directions.addWidget(button(text, lambda d=direction: self._on_propagate(d)))
+        directions.addWidget(
+            button(
+                "From here",
+                lambda: self._on_propagate("forward", from_current=True),
+                "Forward from the current frame (after a correction)",
+            )
+        )
+        self.limit, self.first, self.last = QCheckBox("only frames"), QSpinBox(), QSpinBox()
+        for spin in (self.first, self.last):
+            spin.setRange(0, 1_000_000)
+        self.last.setValue(1_000_000)
+        frame_range = QHBoxLayout()
+        for widget in (self.limit, self.first, QLabel("to"), self.last):
+            frame_range.addWidget(widget)
+        self.progress, self.progress_label = QProgressBar(), QLabel("")
+        controls = QHBoxLayout()
+        controls.addWidget(button("Cancel", controller.cancel, "Stop after the current frame; finished frames stay"))
+        controls.addWidget(button("Undo last run", controller.undo_last_run, "Same as Ctrl-Z on the labels layer"))
+        self.flags = QListWidget()
+        self.flags.setMaximumHeight(90)
+        self.flags.itemClicked.connect(self._on_flag_clicked)
+        layout = QVBoxLayout()
+        layout.addLayout(directions)
+        layout.addLayout(frame_range)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.progress_label)
+        layout.addLayout(controls)
+        layout.addWidget(QLabel("Frames to check (click to jump):"))
+        layout.addWidget(self.flags)
+        self.setLayout(layout)
+
+    def _on_propagate(self, direction: str, from_current: bool = False) -> None:
+        frame_range = None
+        if self.limit.isChecked():
+            n = self.controller.current_source().n_frames
+            frame_range = (min(self.first.value(), n - 1), min(self.last.value(), n - 1))
+        guard(lambda: self.controller.propagate(direction, from_current=from_current, frame_range=frame_range))
+
+    def show_progress(self, done: int, total: int, eta: float) -> None:
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+        left = f", about {eta:.0f} s left" if done < total else " — done"
+        self.progress_label.setText(f"frame {done} of {total}{left}")
+
+    def show_flags(self, flags) -> None:
+        self.flags.clear()
+        for flag in flags:
+            name = self.controller.objects.get(flag.object_id, f"object {flag.object_id}")
+            item = QListWidgetItem(f"frame {flag.frame}: {name} {flag.reason} (score {flag.score:.1f})")
+            item.setData(Qt.UserRole, flag.frame)
+            self.flags.addItem(item)
+
+    def _on_flag_clicked(self, item) -> None:
+        offset = self.viewer.dims.ndim - self.controller.image_layer.ndim
+        self.viewer.dims.set_current_step(self.controller.frame_axis + offset, item.data(Qt.UserRole))
+
+
+class FilesRow(QWidget):
+    """Save labels (TIFF + JSON), export prompts for the CLI, load prompts back."""
+
+    def __init__(self, controller) -> None:
+        super().__init__()
+        self.controller = controller
+        row = QHBoxLayout()
+        row.addWidget(button("Save labels…", self._on_save, "Label TIFF + provenance JSON"))
+        row.addWidget(button("Export prompts…", self._on_export, "CSV for napari-sam2 track"))
+        row.addWidget(button("Load prompts…", self._on_load))
+        row.setContentsMargins(0, 0, 0, 0)
+        self.setLayout(row)
+
+    def _on_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save labels", "labels.tif", "TIFF (*.tif *.tiff)")
+        if path:
+            guard(lambda: save_labels(self.controller, Path(path)))
+
+    def _on_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export prompts", "prompts.csv", "CSV (*.csv)")
+        if path:
+            guard(lambda: export_prompts(self.controller, Path(path)))
+
+    def _on_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load prompts", "", "CSV (*.csv)")
+        if path:
+            guard(lambda: load_prompts(self.controller, Path(path)))
