@@ -47,7 +47,7 @@ def main(outdir: str = "docs/images") -> None:
         controller.add_click([p.frame, p.y, p.x])
         wait(controller)
     controller.select_object(1)
-    widget._on_objects_changed()
+    widget.objects_panel.refresh()
     controller.add_click([prompts[0].frame, prompts[0].y + 22, prompts[0].x], positive=False)
     wait(controller)
     settle()
@@ -57,6 +57,25 @@ def main(outdir: str = "docs/images") -> None:
     viewer.dims.set_current_step(0, 20)
     settle()
     viewer.screenshot(str(out / "02-after-propagation.png"), canvas_only=False)
+    viewer.close()
+
+    from napari_sam2.core.sample import make_zstack
+
+    viewer, widget = open_demo("zstack")
+    viewer.window._qt_window.resize(1400, 900)
+    controller = widget.controller
+    controller.set_model(str(model_dir), "cpu")
+    controller.loaded = load_model(str(model_dir))
+    _, nuclei = make_zstack(21)
+    nucleus = nuclei[1]
+    viewer.dims.set_current_step(0, nucleus.frame)
+    controller.add_object("nucleus")
+    controller.add_click([nucleus.frame, nucleus.y, nucleus.x])
+    wait(controller)
+    controller.propagate("both")
+    wait(controller)
+    settle()
+    viewer.screenshot(str(out / "03-zstack-both-ways.png"), canvas_only=False)
     viewer.close()
 
 

@@ -54,7 +54,8 @@ def test_click_previews_at_once_and_propagation_is_one_undo_step(setup):
     wait()
     for f in range(8):
         assert_meaningful(labels.data[f] == 1)
-    labels.undo()  # one Ctrl-Z undoes the whole run
+    ctrl_z = {str(key): action for key, action in controller.points_layer.keymap.items()}["Ctrl+Z"]
+    ctrl_z(controller.points_layer)  # Ctrl-Z while the prompts layer is active
     np.testing.assert_array_equal(labels.data, after_preview)
     labels.redo()
     assert (labels.data[7] == 1).any()

@@ -70,7 +70,7 @@ class TrackerController:
         self._run_started = 0.0
         self._just_loaded = None
         self._progress_bar = None
-        self.listeners: dict[str, list[Callable]] = {"status": [], "objects": [], "progress": [], "flags": []}
+        self.listeners: dict[str, list[Callable]] = {k: [] for k in ("status", "objects", "progress", "flags", "image")}
 
     # -- wiring -----------------------------------------------------------------------------
     def _emit(self, kind: str, *args) -> None:
@@ -97,6 +97,8 @@ class TrackerController:
         self.frame_axis = default_frame_axis(layer, self.viewer) if frame_axis is None else frame_axis
         self._ensure_layers()
         self._invalidate_session()
+        shape = layer.data[0].shape if layer.multiscale else layer.data.shape
+        self._emit("image", int(shape[self.frame_axis]))
 
     def _ensure_layers(self) -> None:
         layer, viewer = self.image_layer, self.viewer
@@ -124,6 +126,9 @@ class TrackerController:
                 **geometry,
             )
             self.points_layer.events.data.connect(self._on_prompts_changed)
+            # The prompts layer is the active one while clicking: Ctrl-Z there undoes labels.
+            self.points_layer.bind_key("Control-Z", lambda _layer: self.undo_last_run(), overwrite=True)
+            self.points_layer.bind_key("Control-Shift-Z", lambda _layer: self.redo_last_run(), overwrite=True)
         viewer.layers.selection.active = self.points_layer
 
     def use_labels_layer(self, layer) -> None:
@@ -362,8 +367,14 @@ class TrackerController:
         self._jobs.cancel()
 
     def undo_last_run(self) -> None:
-        if self.labels_layer is not None:
+        if self.busy:
+            notify("Wait for the propagation to end (or cancel it) before undoing.")
+        elif self.labels_layer is not None:
             self.labels_layer.undo()
+
+    def redo_last_run(self) -> None:
+        if self.labels_layer is not None and not self.busy:
+            self.labels_layer.redo()
 
     # -- the one worker ---------------------------------------------------------------------
     @property

@@ -39,8 +39,7 @@ class RunPanel(QGroupBox):
         )
         self.limit, self.first, self.last = QCheckBox("only frames"), QSpinBox(), QSpinBox()
         for spin in (self.first, self.last):
-            spin.setRange(0, 1_000_000)
-        self.last.setValue(1_000_000)
+            spin.setRange(0, 0)
         frame_range = QHBoxLayout()
         for widget in (self.limit, self.first, QLabel("to"), self.last):
             frame_range.addWidget(widget)
@@ -60,6 +59,12 @@ class RunPanel(QGroupBox):
         layout.addWidget(QLabel("Frames to check (click to jump):"))
         layout.addWidget(self.flags)
         self.setLayout(layout)
+
+    def set_frame_count(self, n: int) -> None:
+        for spin in (self.first, self.last):
+            spin.setRange(0, max(n - 1, 0))
+        self.first.setValue(0)
+        self.last.setValue(max(n - 1, 0))
 
     def _on_propagate(self, direction: str, from_current: bool = False) -> None:
         frame_range = None

@@ -42,6 +42,7 @@ class TrackerWidget(QWidget):
         listeners["objects"].append(self.objects_panel.refresh)
         listeners["progress"].append(self.run_panel.show_progress)
         listeners["flags"].append(self.run_panel.show_flags)
+        listeners["image"].append(self.run_panel.set_frame_count)
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
         self._on_layers_changed()
