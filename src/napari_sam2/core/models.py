@@ -110,8 +110,6 @@ def resolve_spec(spec: str) -> tuple[str, str]:
         shape = spec[len(RANDOM_PREFIX) :]
         if shape != REDUCED and shape not in REGISTRY:
             raise ModelUnavailableError(f"Unknown model shape {shape!r} for random weights; {_known_names()}")
-        if shape == "edgetam":
-            raise ModelUnavailableError("random:edgetam is not available yet; use a sam2 or sam2.1 shape.")
         return "random", shape
     if spec in REGISTRY:
         return "hub", REGISTRY[spec].hub_id
@@ -340,9 +338,25 @@ def _hash_directory(directory: Path) -> str:
 
 
 # -- random weights -------------------------------------------------------------------------
+def _edgetam_config():
+    """EdgeTAM's real shape: a RepViT-M1 backbone through timm (the default config builds Hiera)."""
+    from transformers import EdgeTamVideoConfig, TimmWrapperConfig
+
+    backbone = TimmWrapperConfig(
+        architecture="repvit_m1",
+        do_pretrained=False,
+        num_labels=1000,
+        model_args={"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]},
+    )
+    return EdgeTamVideoConfig(vision_config=dict(model_type="edgetam_vision_model", backbone_config=backbone.to_dict()))
+
+
 def random_config(shape: str):
-    """A ``Sam2VideoConfig`` in the shape of a registry model, or the reduced test shape."""
+    """A config in the shape of a registry model, or the reduced test shape."""
     from transformers import Sam2VideoConfig
+
+    if shape == "edgetam":
+        return _edgetam_config()
 
     if shape == REDUCED:
         s = 256
@@ -392,18 +406,21 @@ def build_random_model(shape: str, *, seed: int = 0):
     what tests of memory, corrections and pruning need to prove anything.
     """
     import torch
-    from transformers import Sam2VideoModel
+    from transformers import EdgeTamVideoModel, Sam2VideoModel
 
     config = random_config(shape)
+    model_class = EdgeTamVideoModel if shape == "edgetam" else Sam2VideoModel
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = Sam2VideoModel(config).eval()
+        model = model_class(config).eval()
     with torch.no_grad():
         model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(10.0)
         for mlp in model.mask_decoder.output_hypernetworks_mlps:
             mlp.proj_out.weight.mul_(100.0)
         for layer in model.memory_attention.layers:
             attention = layer.cross_attn_image
+            if not hasattr(attention, "o_proj"):
+                continue
             attention.o_proj.weight.mul_(30.0)
             for projection in (attention.q_proj, attention.k_proj, attention.v_proj):
                 projection.weight.mul_(3.0)

@@ -11,8 +11,13 @@ Two things differ from a plain transformers session, on purpose:
   tracked frame as a non-conditioning output, so the next propagation through that frame
   recomputes it without the prompt (the upstream SAM 2 behaviour). After the forward call
   the engine moves that output to the conditioning outputs, where propagation keeps it.
-* **What is never read again is dropped.** ``high_res_masks`` (4 MiB per frame and object
-  at 1024²) is used once, for the memory encoder, then released.
+* **What is never read again is dropped, what is identical is stored once.**
+  ``high_res_masks`` (4 MiB per frame and object at 1024²) is used once, by the memory
+  encoder, then released; ``pred_masks`` (0.25 MiB) of tracked (non-conditioning) frames
+  are never read again; ``maskmem_pos_enc`` (1 MiB) depends only on the feature-map shape,
+  so every frame shares one copy (transformers 5.23 already shares its storage; the engine
+  makes sure). What remains per frame and object is the bf16 memory (0.5 MiB at 1024²) and
+  the object pointer: state grows by about 0.5 MiB per frame instead of 5.75 MiB.
 
 The private parts of transformers relied on are listed in :data:`PRIVATE_CONTRACT`; a test
 checks them so that a transformers release that changes them fails loudly.
@@ -106,12 +111,15 @@ class TrackingSession:
         *,
         feature_cache_mb: float = 512,
         fix_corrections: bool = True,
+        slim_state: bool = True,
     ) -> None:
         self.loaded = loaded
         self.source = source
         self.frames = PreprocessedFrames(source, loaded.processor.video_processor)
         self.cache = FeatureCache(budget_bytes=int(feature_cache_mb * 2**20))
         self.fix_corrections = fix_corrections
+        self.slim_state = slim_state
+        self._shared_pos_enc = None
         self._objects: dict[int, _TrackedObject] = {}
         self.scores: dict[int, dict[int, float]] = {}  # frame -> object id -> score
         self.frame_seconds: list[float] = []
@@ -148,11 +156,10 @@ class TrackingSession:
 
     def _new_state(self, obj_id: int):
         import torch
-        from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
 
         h, w = self.source.frame_shape
         device = self.loaded.device
-        state = Sam2VideoInferenceSession(
+        state = _session_class(self.loaded.model)(
             video=None,
             video_height=h,
             video_width=w,
@@ -362,13 +369,42 @@ class TrackingSession:
         self.frame_seconds.append(time.perf_counter() - t0)
         return result
 
-    @staticmethod
-    def _drop_unread(state, frame: int) -> None:
+    def _drop_unread(self, state, frame: int) -> None:
         outputs = state.output_dict_per_obj[0]
         for kind in ("cond_frame_outputs", "non_cond_frame_outputs"):
             stored = outputs[kind].get(frame)
-            if stored is not None:
-                stored.pop("high_res_masks", None)
+            if stored is None:
+                continue
+            stored.pop("high_res_masks", None)
+            if not self.slim_state:
+                continue
+            if kind == "non_cond_frame_outputs":
+                stored.pop("pred_masks", None)  # only conditioning frames' masks are read back
+            stored["maskmem_pos_enc"] = self._shared(stored.get("maskmem_pos_enc"))
+
+    def _shared(self, pos_enc):
+        import torch
+
+        if pos_enc is None:
+            return None
+        shared = self._shared_pos_enc
+        if shared is not None and shared.shape == pos_enc.shape and torch.equal(shared, pos_enc):
+            return shared
+        self._shared_pos_enc = pos_enc.clone()
+        return self._shared_pos_enc
+
+    def state_nbytes(self) -> int:
+        """Bytes of tracked state held for all objects (shared tensors counted once)."""
+        seen: set[int] = set()
+        total = 0
+        for obj in self._objects.values():
+            for outputs in obj.state.output_dict_per_obj[0].values():
+                for stored in outputs.values():
+                    for value in stored.values():
+                        if hasattr(value, "untyped_storage") and value.untyped_storage().data_ptr() not in seen:
+                            seen.add(value.untyped_storage().data_ptr())
+                            total += value.untyped_storage().nbytes()
+        return total
 
     def _result(self, frame: int, ids: list[int], outs: list[Any]) -> FrameResult:
         import torch
@@ -387,6 +423,17 @@ class TrackingSession:
             scores=scores.astype(np.float32),
             roi=self.source.roi,
         )
+
+
+def _session_class(model):
+    """transformers' inference-state class matching the model (SAM 2 or EdgeTAM)."""
+    if type(model).__name__.startswith("EdgeTam"):
+        from transformers.models.edgetam_video.modeling_edgetam_video import EdgeTamVideoInferenceSession
+
+        return EdgeTamVideoInferenceSession
+    from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
+
+    return Sam2VideoInferenceSession
 
 
 def _as_point(p: Point | tuple) -> Point:

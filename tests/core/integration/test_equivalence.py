@@ -66,3 +66,25 @@ def test_equivalent_in_the_real_sam21_tiny_shape(tiny_model, direction):
     reference = reference_masks(tiny_model, stack, clicks, direction)
     _assert_same(engine, reference)
     assert_meaningful(engine[1][1])
+
+
+@pytest.mark.slow
+def test_edgetam_real_shape_runs_through_the_engine_like_the_reference(tmp_path):
+    import torch
+
+    from napari_sam2.core.models import load_model, save_random_model
+
+    torch.set_num_threads(2)
+    directory = save_random_model("edgetam", tmp_path / "edgetam")
+    loaded = load_model(str(directory), device="cpu")
+    assert type(loaded.model).__name__ == "EdgeTamVideoModel"
+    assert type(loaded.model.vision_encoder.backbone).__name__ == "TimmWrapperModel"  # RepViT, not Hiera
+    stack = moving_blob_stack(3, shape=(96, 150))
+    clicks = [(1, 0, 40, 42, True)]
+    engine = engine_masks(loaded, stack, clicks, "forward")
+    reference = reference_masks(loaded, stack, clicks, "forward")
+    _assert_same(engine, reference)
+    other = engine_masks(loaded, stack, [(1, 0, 80, 130, True)], "forward")
+    for frame in (0, 2):
+        assert_meaningful(engine[frame][1])
+        assert_differs(engine[frame][1], other[frame][1])

@@ -225,3 +225,39 @@ def test_removing_the_last_prompt_of_a_frame(reduced_model):
     assert session.set_prompts(1, 2, points=[]) is None
     assert list(session.prompts()[1]) == [0]
     assert session._objects[1].state.output_dict_per_obj[0]["cond_frame_outputs"].keys() == {0}
+
+
+def _run_with_correction(model, slim: bool):
+    stack = moving_blob_stack(14)
+    session = TrackingSession(model, FrameSource(stack), slim_state=slim)
+    session.add_points(1, 3, [CLICK])
+    session.add_points(2, 3, [(75, 120)])
+    first = {r.frame: r.masks.copy() for r in session.propagate("both")}
+    session.add_points(1, 9, [Point(45, 60, positive=False)])
+    second = {r.frame: r.masks.copy() for r in session.propagate("both")}
+    return first, second, session
+
+
+def test_slim_state_changes_no_masks_and_holds_less(reduced_model):
+    slim_first, slim_second, slim = _run_with_correction(reduced_model, slim=True)
+    full_first, full_second, full = _run_with_correction(reduced_model, slim=False)
+    for frame in full_first:
+        np.testing.assert_array_equal(slim_first[frame], full_first[frame])
+        np.testing.assert_array_equal(slim_second[frame], full_second[frame])
+    assert_meaningful(slim_second[13][0])
+    assert_differs(full_first[12][0], full_second[12][0])  # the correction mattered
+    # transformers already shares maskmem_pos_enc's storage; slimming drops tracked pred_masks.
+    assert slim.state_nbytes() < 0.8 * full.state_nbytes()
+
+
+def test_state_per_frame_is_small(reduced_model):
+    stack = moving_blob_stack(24)
+    sizes = {}
+    for n in (12, 24):
+        session = TrackingSession(reduced_model, FrameSource(stack[:n]))
+        session.add_points(1, 0, [CLICK])
+        list(session.propagate("forward"))
+        sizes[n] = session.state_nbytes()
+    per_frame = (sizes[24] - sizes[12]) / 12
+    # Reduced shape (256 input, 16x16 memory): bf16 memory 16*16*64*2 = 32 KiB + pointer.
+    assert per_frame < 40 * 1024, per_frame
