@@ -18,6 +18,7 @@ from .core.errors import Sam2InputError
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 _FRAME_LETTERS = "TZQIR"
+CLI_FEATURE_CACHE_MB = 48
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,7 +90,9 @@ def _cmd_track(args: argparse.Namespace) -> int:
         if args.model.startswith("random:"):
             print("napari-sam2: WARNING: random weights; the masks are meaningless.", file=sys.stderr)
         loaded = ModelLoader().load(args.model, device=args.device, progress=not args.quiet)
-        session = TrackingSession(loaded, source)
+        # Each frame is visited once per pass, so cached features are never reused in batch:
+        # keep about three 1024² frames (16 MiB each), and memory stays flat with stack length.
+        session = TrackingSession(loaded, source, feature_cache_mb=CLI_FEATURE_CACHE_MB)
         apply_prompts(session, points, boxes)
         return _run_and_write(session, image, letter, out, args)
     finally:

@@ -13,6 +13,20 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 
+def torch_threads() -> int:
+    """Threads for torch's intra-op pool: every core (override with NAPARI_SAM2_THREADS)."""
+    import os
+
+    return int(os.environ.get("NAPARI_SAM2_THREADS", 0)) or (os.cpu_count() or 1)
+
+
+def set_torch_threads() -> None:
+    """Set torch's thread count in the calling thread, deliberately, not by inheritance."""
+    import torch
+
+    torch.set_num_threads(torch_threads())
+
+
 class SerialWorker:
     def __init__(
         self,
@@ -50,6 +64,7 @@ class SerialWorker:
         self._on_start(self.kind)
 
         def run():  # a generator function, so napari makes a GeneratorWorker
+            set_torch_threads()
             try:
                 yield from task()
             except Exception as exc:  # noqa: BLE001 - delivered to the main thread as an item

@@ -1,0 +1,410 @@
+"""Benchmark napari-sam2 against the reference transformers path, side by side, in one run.
+
+    python benchmarks/run.py [--out bench.json] [--frames 8] [--repeats 2] [--skip ROW ...]
+
+Random weights in the real model shapes (speed does not depend on weight values). Compared
+paths run interleaved (A, B, A, B, ...) because per-frame times on shared machines vary by
+±25 %; each row reports medians. On this project's 2-core CPU the whole run takes about
+15 minutes. Results go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def frames_uint8(n: int, size: int = 512) -> np.ndarray:
+    from napari_sam2.core.sample import make_timelapse
+
+    stack, _ = make_timelapse(n, (size, size), n_cells=4, seed=3)
+    lo, hi = np.percentile(stack, (0.5, 99.8))
+    return (np.clip((stack - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+
+
+CLICK = (0.45 * 512, 0.30 * 512)  # (y, x) of the first cell at frame 0
+
+
+# -- the two paths ---------------------------------------------------------------------------
+def reference_pass(loaded, video, clicks, *, start=0):
+    """transformers alone, as other plugins use it: whole video preprocessed, default cache."""
+    import torch
+
+    processor, model = loaded.processor, loaded.model
+    t0 = time.perf_counter()
+    state = processor.init_video_session(video=np.repeat(video[..., None], 3, -1), inference_device="cpu")
+    setup = time.perf_counter() - t0
+    for obj, frame, points in clicks:
+        processor.add_inputs_to_inference_session(
+            state,
+            frame_idx=frame,
+            obj_ids=obj,
+            input_points=[[[[x, y] for y, x, _ in points]]],
+            input_labels=[[[int(p) for *_, p in points]]],
+        )
+        with torch.inference_mode():
+            model(inference_session=state, frame_idx=frame)
+    times, masks = [], {}
+    iterator = model.propagate_in_video_iterator(state, start_frame_idx=start)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            out = next(iterator)
+        except StopIteration:
+            break
+        times.append(time.perf_counter() - t0)
+        masks[out.frame_idx] = (out.pred_masks > 0).numpy()
+    return {"times": times, "masks": masks, "setup": setup}
+
+
+def engine_session(loaded, video, **kwargs):
+    from napari_sam2.core import FrameSource, TrackingSession
+
+    return TrackingSession(loaded, FrameSource(video), **kwargs)
+
+
+def engine_pass(session, direction="forward", **kwargs):
+    times, masks = [], {}
+    iterator = session.propagate(direction, **kwargs)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            result = next(iterator)
+        except StopIteration:
+            break
+        times.append(time.perf_counter() - t0)
+        masks[result.frame] = result.masks
+    return {"times": times, "masks": masks}
+
+
+def per_frame(run) -> float:
+    return statistics.median(run["times"][1:] or run["times"])  # the start frame is a stored output
+
+
+# -- rows ------------------------------------------------------------------------------------
+def row_engine_vs_reference(tiny, args):
+    video = frames_uint8(args.frames)
+    ratios, eng, ref = [], [], []
+    for _ in range(args.repeats):
+        r = reference_pass(tiny, video, [(1, 0, [(*CLICK, True)])])
+        s = engine_session(tiny, video)
+        s.add_points(1, 0, [CLICK])
+        e = engine_pass(s)
+        ref.append(per_frame(r))
+        eng.append(per_frame(e))
+        ratios.append(eng[-1] / ref[-1])
+    return {
+        "metric": "per-frame propagation, engine / raw Sam2VideoModel loop",
+        "value": round(statistics.median(ratios), 3),
+        "unit": "x",
+        "target": "<= 1.05",
+        "ok": statistics.median(ratios) <= 1.05,
+        "details": {"engine_s_per_frame": eng, "reference_s_per_frame": ref},
+    }
+
+
+def row_repropagation(tiny, args):
+    video = frames_uint8(args.frames)
+    speedups, identical = [], True
+    for _ in range(args.repeats):
+        s = engine_session(tiny, video, feature_cache_mb=1024)
+        s.add_points(1, 0, [CLICK])
+        first = engine_pass(s)  # features computed: the plain-session cost
+        second = engine_pass(s)  # same prompts, features cached
+        speedups.append(sum(first["times"]) / sum(second["times"]))
+        identical &= all(np.array_equal(first["masks"][f], second["masks"][f]) for f in first["masks"])
+    return {
+        "metric": "re-propagation of unchanged prompts over encoded frames vs plain session",
+        "value": round(statistics.median(speedups), 2),
+        "unit": "x faster",
+        "target": ">= 1.6, identical masks",
+        "ok": statistics.median(speedups) >= 1.6 and identical,
+        "details": {"identical_masks": identical},
+    }
+
+
+def row_correction(tiny, args):
+    video = frames_uint8(args.frames)
+    middle = args.frames // 2
+    fix = (CLICK[0] + 30, CLICK[1] + 3 * middle, False)
+    fast, slow = [], []
+    for _ in range(args.repeats):
+        s = engine_session(tiny, video, feature_cache_mb=1024)
+        s.add_points(1, 0, [CLICK])
+        engine_pass(s)
+        t0 = time.perf_counter()
+        s.add_points(1, middle, [fix])
+        engine_pass(s, start=middle)
+        fast.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        reference_pass(tiny, video, [(1, 0, [(*CLICK, True)]), (1, middle, [fix])])
+        slow.append(time.perf_counter() - t0)
+    ratio = statistics.median(slow) / statistics.median(fast)
+    return {
+        "metric": "correction at the middle frame + 'propagate from here' vs full uncached re-run",
+        "value": round(ratio, 2),
+        "unit": "x faster",
+        "target": ">= 3",
+        "ok": ratio >= 3,
+        "details": {"engine_s": fast, "reference_rerun_s": slow},
+    }
+
+
+def row_clicks(tiny, args):
+    video = frames_uint8(args.frames)
+    s = engine_session(tiny, video, feature_cache_mb=1024)
+    s.add_points(1, 0, [CLICK])
+    engine_pass(s)
+    cached, uncached, correction = [], [], []
+    for i in range(args.repeats):
+        t0 = time.perf_counter()
+        s.add_points(10 + i, 2, [(300, 300)])  # a first click on an encoded frame
+        cached.append(time.perf_counter() - t0)
+        fresh = engine_session(tiny, video)
+        t0 = time.perf_counter()
+        fresh.add_points(1, 2, [(300, 300)])
+        uncached.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        s.add_points(1, 3 + i, [(CLICK[0] + 25, CLICK[1] + 9, False)])  # correction on a tracked frame
+        correction.append(time.perf_counter() - t0)
+    return [
+        {
+            "metric": "first click on a frame with cached features",
+            "value": round(statistics.median(cached), 3),
+            "unit": "s",
+            "target": "<= 0.3",
+            "ok": statistics.median(cached) <= 0.3,
+            "details": {"cached_s": cached, "uncached_s": uncached},
+        },
+        {
+            "metric": "correction click on a frame tracked in the last pass",
+            "value": round(statistics.median(correction), 3),
+            "unit": "s",
+            "target": "<= 0.5",
+            "ok": statistics.median(correction) <= 0.5,
+            "details": {"correction_s": correction, "note": "memory-conditioned features are not kept yet"},
+        },
+    ]
+
+
+def row_new_object(tiny, args):
+    video = frames_uint8(max(4, args.frames // 2))
+    ratios = []
+    for _ in range(args.repeats):
+        alone = engine_session(tiny, video)
+        alone.add_points(1, 0, [(300, 300)])
+        t_alone = sum(engine_pass(alone)["times"])
+        s = engine_session(tiny, video, feature_cache_mb=1024)
+        for obj, (y, x) in enumerate([CLICK, (130, 370), (370, 330)], start=1):
+            s.add_points(obj, 0, [(y, x)])
+        engine_pass(s)
+        s.add_points(4, 0, [(300, 300)])
+        t_new = sum(engine_pass(s, objects=[4])["times"])
+        ratios.append(t_new / t_alone)
+    return {
+        "metric": "propagating a new object in a session already tracking 3 vs one object alone",
+        "value": round(statistics.median(ratios), 2),
+        "unit": "x",
+        "target": "<= 1.15",
+        "ok": statistics.median(ratios) <= 1.15,
+        "details": {"ratios": ratios},
+    }
+
+
+def row_memory(args, model_dir):
+    """Peak RSS of the CLI on a 512x512 uint16 TIFF at two stack lengths."""
+    import tifffile
+
+    from napari_sam2.core.sample import make_timelapse
+
+    lengths = (args.frames, 3 * args.frames)
+    peaks = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in lengths:
+            stack, _ = make_timelapse(n, (512, 512), n_cells=4, seed=3)
+            tifffile.imwrite(f"{tmp}/s{n}.tif", stack, imagej=True, metadata={"axes": "TYX"})
+            Path(f"{tmp}/p.csv").write_text(f"object_id,frame,y,x,positive\n1,0,{CLICK[0]},{CLICK[1]},1\n")
+            code = (
+                "import resource, sys\nfrom napari_sam2.cli import main\n"
+                f"rc = main(['track', '{tmp}/s{n}.tif', '--prompts', '{tmp}/p.csv', '--out', '{tmp}/l{n}.tif',"
+                f" '--model', '{model_dir}', '--direction', 'forward', '--quiet', '--device', 'cpu'])\n"
+                "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(rc)\n"
+            )
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            peaks[n] = int(out.split("MAXRSS_KB")[1].split()[0]) / 1024
+    growth = (peaks[lengths[1]] - peaks[lengths[0]]) / (lengths[1] - lengths[0])
+    return {
+        "metric": "peak RSS growth per extra frame (CLI, 1 object, 512x512 uint16 TIFF)",
+        "value": round(growth, 2),
+        "unit": "MiB/frame",
+        "target": "<= 1 (eager + unpruned: ~17.75)",
+        "ok": growth <= 1.0,
+        "details": {"peak_mib": peaks},
+    }
+
+
+def row_bf16(tiny, args):
+    import torch
+
+    from napari_sam2.core.models import LoadedModel
+
+    video = frames_uint8(max(3, args.frames // 2))
+    bf16 = LoadedModel(**{**tiny.__dict__, "autocast_dtype": torch.bfloat16})
+    fp, bf, agreement = [], [], []
+    for _ in range(args.repeats):
+        for loaded, times in ((tiny, fp), (bf16, bf)):
+            s = engine_session(loaded, video)
+            s.add_points(1, 0, [CLICK])
+            run = engine_pass(s)
+            times.append(per_frame(run))
+            if loaded is tiny:
+                reference = run["masks"]
+            else:
+                inter = sum((reference[f] & run["masks"][f]).sum() for f in reference)
+                union = sum((reference[f] | run["masks"][f]).sum() for f in reference)
+                agreement.append(float(inter / max(union, 1)))
+    return {
+        "metric": "first pass with bf16 autocast on this CPU vs fp32",
+        "value": round(statistics.median(fp) / statistics.median(bf), 2),
+        "unit": "x faster",
+        "target": "report",
+        "ok": None,
+        "details": {"fp32_s_per_frame": fp, "bf16_s_per_frame": bf, "mask_iou_vs_fp32": agreement},
+    }
+
+
+def row_edgetam(tiny, args):
+    from napari_sam2.core.models import LoadedModel, build_random_model
+
+    model, processor = build_random_model("edgetam")
+    edgetam = LoadedModel(model, processor, "random:edgetam", "random", "random:edgetam", "-", "cpu", is_random=True)
+    video = frames_uint8(max(4, args.frames // 2))
+    times = {"edgetam": [], "sam2.1-tiny": []}
+    for _ in range(args.repeats):
+        for name, loaded in (("edgetam", edgetam), ("sam2.1-tiny", tiny)):
+            s = engine_session(loaded, video)
+            s.add_points(1, 0, [CLICK])
+            times[name].append(per_frame(engine_pass(s)))
+    ratio = statistics.median(times["sam2.1-tiny"]) / statistics.median(times["edgetam"])
+    return {
+        "metric": "EdgeTAM (real RepViT shape) vs sam2.1-tiny, per frame",
+        "value": round(ratio, 2),
+        "unit": "x faster",
+        "target": "report",
+        "ok": None,
+        "details": times,
+    }
+
+
+def row_worker(tiny, args):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from napari.qt.threading import create_worker
+    from qtpy.QtCore import QEventLoop
+    from qtpy.QtWidgets import QApplication
+
+    from napari_sam2.napari._serial_worker import set_torch_threads
+
+    app = QApplication.instance() or QApplication([])  # noqa: F841 - workers need it
+    video = frames_uint8(max(4, args.frames // 2))
+    inside, outside = [], []
+    for _ in range(args.repeats):
+        s = engine_session(tiny, video)
+        s.add_points(1, 0, [CLICK])
+        outside.append(per_frame(engine_pass(s)))
+        s = engine_session(tiny, video)
+        s.add_points(1, 0, [CLICK])
+        collected = {}
+
+        def task(session=s, box=collected):
+            set_torch_threads()
+            box.update(engine_pass(session))
+            yield None
+
+        worker = create_worker(task, _start_thread=False)
+        loop = QEventLoop()
+        worker.finished.connect(loop.quit)
+        worker.start()
+        loop.exec()
+        inside.append(per_frame(collected))
+    ratio = statistics.median(inside) / statistics.median(outside)
+    return {
+        "metric": "propagation inside napari's thread worker vs the same loop outside",
+        "value": round(ratio, 3),
+        "unit": "x",
+        "target": "report; <= 1.1",
+        "ok": ratio <= 1.1,
+        "details": {"inside_s_per_frame": inside, "outside_s_per_frame": outside},
+    }
+
+
+ROWS = ["engine", "repropagation", "correction", "clicks", "new_object", "memory", "bf16", "edgetam", "worker"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="bench-out/benchmark.json")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip", nargs="*", default=[], choices=ROWS)
+    parser.add_argument("--shape", default="sam2.1-tiny", help="model shape (reduced: a quick check of the code)")
+    args = parser.parse_args(argv)
+    import torch
+
+    from napari_sam2.core.models import load_model, save_random_model
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = save_random_model(args.shape, Path(tmp) / "model")
+        tiny = load_model(str(model_dir), device="cpu")
+        results = []
+        for name in ROWS:
+            if name in args.skip:
+                continue
+            t0 = time.time()
+            if name == "memory":
+                out = row_memory(args, model_dir)
+            else:
+                out = globals()[f"row_{name if name != 'engine' else 'engine_vs_reference'}"](tiny, args)
+            for row in out if isinstance(out, list) else [out]:
+                row["seconds"] = round(time.time() - t0, 1)
+                results.append(row)
+                print(
+                    f"{row['metric'][:78]:<78} {row['value']:>8} {row['unit']:<10} target {row['target']}", flush=True
+                )
+    report = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+        },
+        "settings": vars(args),
+        "total_seconds": round(time.time() - started, 1),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rows": results,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2, default=float))
+    print(f"wrote {args.out} in {report['total_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
