@@ -92,7 +92,8 @@ def _cmd_track(args: argparse.Namespace) -> int:
         loaded = ModelLoader().load(args.model, device=args.device, progress=not args.quiet)
         # Each frame is visited once per pass, so cached features are never reused in batch:
         # keep about three 1024² frames (16 MiB each), and memory stays flat with stack length.
-        session = TrackingSession(loaded, source, feature_cache_mb=CLI_FEATURE_CACHE_MB)
+        # There are no correction clicks in batch, so no memory-conditioned features are kept.
+        session = TrackingSession(loaded, source, feature_cache_mb=CLI_FEATURE_CACHE_MB, conditioned_cache_mb=0)
         apply_prompts(session, points, boxes)
         return _run_and_write(session, image, letter, out, args)
     finally:

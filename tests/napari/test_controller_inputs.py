@@ -137,3 +137,21 @@ def test_quality_flags_and_plain_messages():
 
     assert "smaller model" in plain_error(OutOfMemoryError("CUDA out of memory"))
     assert plain_error(Sam2InputError("plain words")) == "plain words"
+
+
+def test_offline_without_the_model_is_the_clis_message(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True, raising=False)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    messages = []
+    monkeypatch.setattr("napari_sam2.napari._controller.notify", lambda m, error=False: messages.append(m))
+    viewer = ViewerModel()
+    controller = TrackerController(viewer)
+    controller.set_image_layer(viewer.add_image(moving_blob_stack(3)))
+    controller.set_model("sam2.1-small", "cpu")
+    controller.add_click([0, 40, 35])
+    qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
+    assert len(messages) == 1
+    assert "facebook/sam2.1-hiera-small" in messages[0] and "napari-sam2 download sam2.1-small" in messages[0]
+    assert controller.labels_layer.data.sum() == 0
+    controller.close()

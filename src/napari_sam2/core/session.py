@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .conditioned import ConditionedFeatures
 from .errors import Sam2InputError
 from .features import FeatureCache
 from .frames import FrameSource, PreprocessedFrames, Roi
@@ -110,6 +111,7 @@ class TrackingSession:
         source: FrameSource,
         *,
         feature_cache_mb: float = 512,
+        conditioned_cache_mb: float = 256,
         fix_corrections: bool = True,
         slim_state: bool = True,
     ) -> None:
@@ -117,6 +119,7 @@ class TrackingSession:
         self.source = source
         self.frames = PreprocessedFrames(source, loaded.processor.video_processor)
         self.cache = FeatureCache(budget_bytes=int(feature_cache_mb * 2**20))
+        self.conditioned = ConditionedFeatures(budget_bytes=int(conditioned_cache_mb * 2**20))
         self.fix_corrections = fix_corrections
         self.slim_state = slim_state
         self._shared_pos_enc = None
@@ -142,12 +145,14 @@ class TrackingSession:
 
     def remove_object(self, obj_id: int) -> None:
         self._objects.pop(obj_id, None)
+        self.conditioned.forget_object(obj_id)
         for per_frame in self.scores.values():
             per_frame.pop(obj_id, None)
 
     def reset(self) -> None:
         """Forget every object, prompt and result; keep the cached image features."""
         self._objects.clear()
+        self.conditioned = ConditionedFeatures(self.conditioned.budget_bytes)
         self.scores.clear()
 
     def prompts(self) -> dict[int, dict[int, FramePrompts]]:
@@ -223,6 +228,7 @@ class TrackingSession:
         if obj is None:
             return
         obj.prompts.pop(frame, None)
+        self.conditioned.forget_object(obj_id)
         state = obj.state
         state.point_inputs_per_obj[0].pop(frame, None)
         state.mask_inputs_per_obj[0].pop(frame, None)
@@ -281,13 +287,31 @@ class TrackingSession:
         state = self._objects[obj_id].state
         tracked = state.frames_tracked_per_obj[0].get(frame)
         reverse = bool(tracked["reverse"]) if tracked else False
-        with torch.inference_mode(), self.loaded.autocast():
-            out = self.loaded.model(inference_session=state, frame_idx=frame, reverse=reverse)
+        model = self.loaded.model
+        with torch.inference_mode(), self.loaded.autocast(), self.conditioned.around(model, obj_id, reuse=True):
+            out = model(inference_session=state, frame_idx=frame, reverse=reverse)
+        # The conditioning frames of this object changed: its kept features are stale now.
+        self.conditioned.forget_object(obj_id)
         outputs = state.output_dict_per_obj[0]
         if tracked is not None and self.fix_corrections and frame in outputs["non_cond_frame_outputs"]:
-            outputs["cond_frame_outputs"][frame] = outputs["non_cond_frame_outputs"].pop(frame)
+            self._make_conditioning(outputs, frame)
         self._drop_unread(state, frame)
         return self._result(frame, [obj_id], [out])
+
+    @staticmethod
+    def _make_conditioning(outputs: dict, frame: int) -> None:
+        """Move a corrected frame's output to the conditioning outputs, so propagation keeps it.
+
+        On a frame that is already conditioning (a second correction), transformers writes
+        the fresh memory encoding into the old conditioning entry, not the new output: carry
+        it over before the new output replaces the old one.
+        """
+        fresh = outputs["non_cond_frame_outputs"].pop(frame)
+        stale = outputs["cond_frame_outputs"].get(frame)
+        if stale is not None and "maskmem_features" not in fresh:
+            fresh["maskmem_features"] = stale["maskmem_features"]
+            fresh["maskmem_pos_enc"] = stale["maskmem_pos_enc"]
+        outputs["cond_frame_outputs"][frame] = fresh
 
     # -- propagation ------------------------------------------------------------------------
     def propagate(
@@ -361,9 +385,9 @@ class TrackingSession:
         t0 = time.perf_counter()
         outs = []
         for obj_id in ids:
-            state = self._objects[obj_id].state
-            with torch.inference_mode(), self.loaded.autocast():
-                outs.append(self.loaded.model(inference_session=state, frame_idx=frame, reverse=reverse))
+            state, model = self._objects[obj_id].state, self.loaded.model
+            with torch.inference_mode(), self.loaded.autocast(), self.conditioned.around(model, obj_id, reuse=False):
+                outs.append(model(inference_session=state, frame_idx=frame, reverse=reverse))
             self._drop_unread(state, frame)
         result = self._result(frame, ids, outs)
         self.frame_seconds.append(time.perf_counter() - t0)

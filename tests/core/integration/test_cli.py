@@ -265,3 +265,24 @@ def test_download_offline_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert main(["download", "sam2.1-tiny"]) == 2
     err = capsys.readouterr().err
     assert "facebook/sam2.1-hiera-tiny" in err and "napari-sam2 download sam2.1-tiny" in err
+
+
+def test_sigterm_from_a_scheduler_keeps_finished_frames(reduced_model_dir, sample, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    image, prompts = sample
+    out = tmp_path / "labels.tif"
+    original, calls = TrackingSession._track_frame, []
+
+    def terminated(self, *args, **kwargs):
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # what SLURM sends at the time limit
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrackingSession, "_track_frame", terminated)
+    assert _track(reduced_model_dir, image, prompts, out, "--direction", "forward") == 130
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["status"] == "interrupted" and sidecar["frames_done"][:2] == [3, 4]
+    assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back

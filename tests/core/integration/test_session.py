@@ -261,3 +261,69 @@ def test_state_per_frame_is_small(reduced_model):
     per_frame = (sizes[24] - sizes[12]) / 12
     # Reduced shape (256 input, 16x16 memory): bf16 memory 16*16*64*2 = 32 KiB + pointer.
     assert per_frame < 40 * 1024, per_frame
+
+
+def test_cached_repropagation_gives_identical_masks_without_reading_frames(reduced_model):
+    data = CountingArray(moving_blob_stack(10))
+    session = TrackingSession(reduced_model, FrameSource(data), feature_cache_mb=256)
+    session.add_points(1, 0, [CLICK])
+    first = {r.frame: r.masks.copy() for r in session.propagate("forward")}
+    reads = data.reads
+    second = {r.frame: r.masks.copy() for r in session.propagate("forward")}
+    assert data.reads == reads  # every frame came from the feature cache
+    for frame in first:
+        np.testing.assert_array_equal(first[frame], second[frame])
+    assert_meaningful(second[9][0])
+
+
+def test_a_cell_that_appears_at_frame_k_is_a_new_object_from_k(reduced_model):
+    session = TrackingSession(reduced_model, FrameSource(moving_blob_stack(10)))
+    session.add_points(1, 0, [CLICK])
+    list(session.propagate("forward"))
+    session.add_points(2, 6, [(75, 120)])
+    frames = [r.frame for r in session.propagate("forward", objects=[2])]
+    assert frames == [6, 7, 8, 9]
+    assert sorted(f for f, per in session.scores.items() if 2 in per) == [6, 7, 8, 9]
+
+
+def _corrections(model, budget_mb):
+    session = TrackingSession(model, FrameSource(moving_blob_stack(10)), conditioned_cache_mb=budget_mb)
+    session.add_points(1, 0, [CLICK])
+    first = [r.masks.copy() for r in session.propagate("forward")]
+    clicks = [session.add_points(1, 6, [Point(45, 60, positive=False)]).masks.copy()]
+    clicks.append(session.add_points(1, 6, [Point(20, 20)]).masks.copy())  # 6 is conditioning now
+    after = [r.masks.copy() for r in session.propagate("forward", start=6)]
+    return first, clicks, after, session
+
+
+def test_kept_conditioned_features_change_no_masks(reduced_model):
+    kept = _corrections(reduced_model, budget_mb=64)
+    plain = _corrections(reduced_model, budget_mb=0)
+    for a, b in zip(kept[:3], plain[:3]):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    assert kept[3].conditioned.hits == 1  # the correction on tracked frame 6 skipped memory attention
+    assert_meaningful(kept[1][0][0])
+    assert_differs(kept[0][6][0], kept[1][0][0])  # the correction changed frame 6
+
+
+def test_kept_conditioned_features_respect_their_budget(reduced_model):
+    session = TrackingSession(reduced_model, FrameSource(moving_blob_stack(12)), conditioned_cache_mb=0.5)
+    session.add_points(1, 0, [CLICK])
+    list(session.propagate("forward"))
+    assert 0 < session.conditioned.nbytes <= 0.5 * 2**20
+
+
+def test_two_corrections_on_the_same_frame_both_count(reduced_model):
+    # The second correction lands on a frame that is already conditioning; its fresh
+    # memory must not be lost (transformers writes it into the old entry).
+    session = TrackingSession(reduced_model, FrameSource(moving_blob_stack(10)), conditioned_cache_mb=0)
+    session.add_points(1, 0, [CLICK])
+    list(session.propagate("forward"))
+    session.add_points(1, 5, [Point(45, 60, positive=False)])
+    second = session.add_points(1, 5, [Point(20, 20)]).masks[0]
+    stored = session._objects[1].state.output_dict_per_obj[0]["cond_frame_outputs"][5]
+    assert {"maskmem_features", "maskmem_pos_enc", "object_pointer", "pred_masks"} <= set(stored)
+    after = {r.frame: r.masks[0] for r in session.propagate("forward", start=5)}
+    np.testing.assert_array_equal(after[5], second)
+    assert_meaningful(after[9])
