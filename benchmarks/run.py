@@ -178,8 +178,11 @@ def row_clicks(tiny, args):
         t0 = time.perf_counter()
         fresh.add_points(1, 2, [(300, 300)])
         uncached.append(time.perf_counter() - t0)
+        # A correction on a frame tracked in the last pass. It adds a conditioning frame, which
+        # makes the kept features of this object stale, so each repeat follows a new pass.
+        engine_pass(s)
         t0 = time.perf_counter()
-        s.add_points(1, 3 + i, [(CLICK[0] + 25, CLICK[1] + 9, False)])  # correction on a tracked frame
+        s.add_points(1, 3 + i, [(CLICK[0] + 25, CLICK[1] + 9, False)])
         correction.append(time.perf_counter() - t0)
     return [
         {
@@ -196,7 +199,7 @@ def row_clicks(tiny, args):
             "unit": "s",
             "target": "<= 0.5",
             "ok": statistics.median(correction) <= 0.5,
-            "details": {"correction_s": correction, "note": "memory-conditioned features are not kept yet"},
+            "details": {"correction_s": correction},
         },
     ]
 
@@ -225,35 +228,60 @@ def row_new_object(tiny, args):
     }
 
 
+# The child resets the kernel's RSS high-water mark once the model is loaded (the session is
+# created after loading), so the peak it reports is the peak while tracking: loading the
+# weights makes a larger transient peak that would hide any growth with stack length.
+_MEMORY_CHILD = """
+import resource, sys
+import napari_sam2.core.session as session_module
+from napari_sam2.cli import main
+
+original = session_module.TrackingSession.__init__
+
+def init(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+session_module.TrackingSession.__init__ = init
+rc = main(["track", "{tmp}/s{n}.tif", "--prompts", "{tmp}/p.csv", "--out", "{tmp}/l{n}.tif",
+           "--model", "{model}", "--direction", "forward", "--quiet", "--device", "cpu"])
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
+print("TRACKING_PEAK_KB", hwm)
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.exit(rc)
+"""
+
+
 def row_memory(args, model_dir):
-    """Peak RSS of the CLI on a 512x512 uint16 TIFF at two stack lengths."""
+    """Peak RSS while the CLI tracks a 512x512 uint16 TIFF, at two stack lengths."""
     import tifffile
 
     from napari_sam2.core.sample import make_timelapse
 
     lengths = (args.frames, 3 * args.frames)
-    peaks = {}
+    peaks, overall = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in lengths:
             stack, _ = make_timelapse(n, (512, 512), n_cells=4, seed=3)
             tifffile.imwrite(f"{tmp}/s{n}.tif", stack, imagej=True, metadata={"axes": "TYX"})
             Path(f"{tmp}/p.csv").write_text(f"object_id,frame,y,x,positive\n1,0,{CLICK[0]},{CLICK[1]},1\n")
-            code = (
-                "import resource, sys\nfrom napari_sam2.cli import main\n"
-                f"rc = main(['track', '{tmp}/s{n}.tif', '--prompts', '{tmp}/p.csv', '--out', '{tmp}/l{n}.tif',"
-                f" '--model', '{model_dir}', '--direction', 'forward', '--quiet', '--device', 'cpu'])\n"
-                "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(rc)\n"
-            )
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-            peaks[n] = int(out.split("MAXRSS_KB")[1].split()[0]) / 1024
+            out = subprocess.run(
+                [sys.executable, "-c", _MEMORY_CHILD.format(tmp=tmp, n=n, model=model_dir)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            peaks[n] = int(out.split("TRACKING_PEAK_KB")[1].split()[0]) / 1024
+            overall[n] = int(out.split("MAXRSS_KB")[1].split()[0]) / 1024
     growth = (peaks[lengths[1]] - peaks[lengths[0]]) / (lengths[1] - lengths[0])
     return {
-        "metric": "peak RSS growth per extra frame (CLI, 1 object, 512x512 uint16 TIFF)",
+        "metric": "peak RSS growth per extra frame while tracking (CLI, 1 object, 512x512 uint16 TIFF)",
         "value": round(growth, 2),
         "unit": "MiB/frame",
         "target": "<= 1 (eager + unpruned: ~17.75)",
         "ok": growth <= 1.0,
-        "details": {"peak_mib": peaks},
+        "details": {"tracking_peak_mib": peaks, "process_peak_mib": overall},
     }
 
 

@@ -186,13 +186,15 @@ def _run_and_write(session, image, letter: str, out: Path, args) -> int:
         for result in _with_progress(
             session.propagate(args.direction, start=args.start, frame_range=args.range), session, args
         ):
+            plane = writer.read_frame(result.frame)
             merge_masks_into_labels(
-                writer.labels[result.frame],
+                plane,
                 object_ids=result.object_ids,
                 masks=result.masks,
                 scores=result.scores,
                 offset=(result.roi.y0, result.roi.x0),
             )
+            writer.write_frame(result.frame, plane)
             done.add(result.frame)
     except KeyboardInterrupt:
         status, code = "interrupted", EXIT_INTERRUPTED

@@ -1,13 +1,13 @@
 """Files in and out: images (TIFF, npy, zarr), prompt CSVs, label TIFF and provenance JSON.
 
-* Images open lazily: a contiguous TIFF or ``.npy`` as a memory map, a compressed TIFF or a
-  zarr store through zarr; nothing is decoded until a frame is asked for.
+* Images open lazily: a TIFF through tifffile's zarr store (plain file reads), ``.npy`` as a
+  memory map, a zarr store through zarr; nothing is decoded until a frame is asked for.
 * Prompts: ``object_id,frame,y,x,positive``; boxes: ``object_id,frame,y0,x0,y1,x1``.
   napari's own Points-layer CSV export (``index,axis-0,axis-1,...`` plus feature columns
   ``object_id`` and ``positive``) is read too.
-* Labels are written through a memory map into a temporary TIFF beside the target and
-  renamed into place only when :meth:`LabelsTiffWriter.commit` runs, so a crash never
-  leaves a half-written file under the final name. ImageJ-compatible for uint16.
+* Labels are written frame by frame into a temporary TIFF beside the target and renamed
+  into place only when :meth:`LabelsTiffWriter.commit` runs, so a crash never leaves a
+  half-written file under the final name. ImageJ-compatible for uint16.
 """
 
 from __future__ import annotations
@@ -76,21 +76,21 @@ def _read_tiff(path: Path) -> ImageInput:
     except Exception as exc:  # tifffile raises many types for damaged files
         tif.close()
         raise Sam2InputError(f"{path} is not a readable TIFF image ({exc}).") from exc
-    try:
-        data = tifffile.memmap(path, series=0, mode="r")
-        tif.close()
-        return ImageInput(data, axes, scale, unit)
-    except (ValueError, OSError):
-        pass  # compressed or tiled: read through zarr, frame by frame
+    # Frames are read through tifffile's zarr store (plain file reads, any compression):
+    # a memory map would keep every page it touched resident, growing with the stack.
     try:
         import zarr
 
         data = zarr.open(series.aszarr(), mode="r")
         return ImageInput(data, axes, scale, unit, handle=tif)
     except ImportError:
-        data = series.asarray()  # no zarr: the whole stack is decoded once
-        tif.close()
-        return ImageInput(data, axes, scale, unit)
+        pass
+    try:
+        data = tifffile.memmap(path, series=0, mode="r")
+    except (ValueError, OSError):
+        data = series.asarray()  # compressed and no zarr: the whole stack is decoded once
+    tif.close()
+    return ImageInput(data, axes, scale, unit)
 
 
 def _tiff_scale(tif) -> tuple[dict[str, float], str | None]:
@@ -294,8 +294,9 @@ def _json_default(value: Any):
 class LabelsTiffWriter:
     """A label stack on disk that appears under its final name only on :meth:`commit`.
 
-    ``writer.labels`` is a writable memory map of shape ``(frames, H, W)``; results are
-    merged into it frame by frame, so memory does not grow with the stack.
+    The TIFF is laid out once (tifffile writes a contiguous file), then frames are read and
+    written with ``pread``/``pwrite``: no frame stays mapped in memory, so the process does
+    not grow with the stack (a memory map would keep every touched page resident).
     """
 
     def __init__(
@@ -312,35 +313,56 @@ class LabelsTiffWriter:
 
         self.path = Path(path)
         self.tmp = _temp_path(self.path)
-        dtype = np.dtype(dtype)
         letter = frame_axis_letter if frame_axis_letter in ("T", "Z") else "T"
-        scale = scale or {}
-        kwargs: dict[str, Any] = {}
-        if "X" in scale and "Y" in scale:
-            kwargs["resolution"] = (1.0 / scale["X"], 1.0 / scale["Y"])
-        if dtype == np.uint16:
-            metadata: dict[str, Any] = {"axes": f"{letter}YX"}
-            if unit:
-                metadata["unit"] = unit
-            if letter in scale:
-                metadata["spacing" if letter == "Z" else "finterval"] = scale[letter]
-            kwargs.update(imagej=True, metadata=metadata)
-        else:
-            kwargs.update(metadata={"axes": f"{letter}YX"})
-        self.labels = tifffile.memmap(self.tmp, shape=shape, dtype=dtype, **kwargs)
+        layout = tifffile.memmap(
+            self.tmp, shape=shape, dtype=np.dtype(dtype), **_tiff_kwargs(dtype, letter, scale, unit)
+        )
+        self.shape, self.dtype, self._offset = tuple(shape), layout.dtype, int(layout.offset)
+        del layout
+        self._frame_bytes = int(np.prod(shape[1:])) * self.dtype.itemsize
+        self._fd: int | None = os.open(self.tmp, os.O_RDWR)
+
+    def read_frame(self, index: int) -> np.ndarray:
+        data = os.pread(self._fd, self._frame_bytes, self._offset + index * self._frame_bytes)
+        return np.frombuffer(data, dtype=self.dtype).reshape(self.shape[1:]).copy()
+
+    def write_frame(self, index: int, plane: np.ndarray) -> None:
+        data = np.ascontiguousarray(plane, dtype=self.dtype).tobytes()
+        os.pwrite(self._fd, data, self._offset + index * self._frame_bytes)
 
     def commit(self, sidecar: dict | None = None, sidecar_path: str | os.PathLike | None = None) -> None:
         """Flush, write the sidecar JSON, then move the TIFF into place."""
-        self.labels.flush()
-        del self.labels
+        os.fsync(self._fd)
+        self._close()
         if sidecar is not None:
             write_json(sidecar_path or self.path.with_suffix(".json"), sidecar)
         os.replace(self.tmp, self.path)
 
     def discard(self) -> None:
-        if hasattr(self, "labels"):
-            del self.labels
+        self._close()
         self.tmp.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _tiff_kwargs(dtype, letter: str, scale: dict[str, float] | None, unit: str | None) -> dict[str, Any]:
+    scale = scale or {}
+    kwargs: dict[str, Any] = {}
+    if "X" in scale and "Y" in scale:
+        kwargs["resolution"] = (1.0 / scale["X"], 1.0 / scale["Y"])
+    if np.dtype(dtype) == np.uint16:
+        metadata: dict[str, Any] = {"axes": f"{letter}YX"}
+        if unit:
+            metadata["unit"] = unit
+        if letter in scale:
+            metadata["spacing" if letter == "Z" else "finterval"] = scale[letter]
+        kwargs.update(imagej=True, metadata=metadata)
+    else:
+        kwargs.update(metadata={"axes": f"{letter}YX"})
+    return kwargs
 
 
 def sidecar_path(labels_path: str | os.PathLike) -> Path:
