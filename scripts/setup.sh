@@ -7,4 +7,4 @@ PYTHON="${PYTHON:-python3}"
 [ -d .venv ] || "$PYTHON" -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -c constraints/test.txt -e ".[zarr,napari,pyqt6,testing]"
+python -m pip install -q -c constraints/test.txt -e ".[zarr,napari,pyqt6,edgetam,testing]"

@@ -279,6 +279,8 @@ def _load_directory(directory: Path, *, label: str):
     model_class = _model_class(model_type, label)
     try:
         model = model_class.from_pretrained(directory)
+    except ImportError as exc:
+        raise ModelUnavailableError(f"{label} needs the timm package: pip install 'napari-sam2[edgetam]'.") from exc
     except Exception as exc:  # transformers raises many types for corrupt weights
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailableError(f"{label} could not be loaded; the directory looks corrupt: {first}") from exc
@@ -356,6 +358,10 @@ def random_config(shape: str):
     from transformers import Sam2VideoConfig
 
     if shape == "edgetam":
+        try:
+            import timm  # noqa: F401
+        except ImportError as exc:
+            raise ModelUnavailableError("EdgeTAM needs the timm package: pip install 'napari-sam2[edgetam]'.") from exc
         return _edgetam_config()
 
     if shape == REDUCED:
