@@ -189,7 +189,7 @@ def _points_frame_axis(source) -> int:
 
 def _run_and_write(session, image, letter: str, out: Path, args) -> int:
     from .core import io
-    from .core.labels import label_dtype, merge_masks_into_labels
+    from .core.labels import label_dtype, merge_result
     from .core.pipeline import provenance
 
     source = session.source
@@ -207,13 +207,7 @@ def _run_and_write(session, image, letter: str, out: Path, args) -> int:
             session.propagate(args.direction, start=args.start, frame_range=args.range), session, args
         ):
             plane = writer.read_frame(result.frame)
-            merge_masks_into_labels(
-                plane,
-                object_ids=result.object_ids,
-                masks=result.masks,
-                scores=result.scores,
-                offset=(result.roi.y0, result.roi.x0),
-            )
+            merge_result(plane, result)
             writer.write_frame(result.frame, plane)
             done.add(result.frame)
     except KeyboardInterrupt:

@@ -119,6 +119,15 @@ class FrameSource:
     def __len__(self) -> int:
         return self.n_frames
 
+    def to_roi_xy(self, y: float, x: float, what: str) -> list[float]:
+        """Full-frame ``(y, x)`` as SAM 2's ``[x, y]`` inside the ROI; outside is a user error."""
+        roi, (h, w) = self.roi, self.full_frame_shape
+        if not (0 <= y < h and 0 <= x < w):
+            raise Sam2InputError(f"{what} at (y={y:g}, x={x:g}) is outside the {h}x{w} image.")
+        if not (roi.y0 <= y < roi.y1 and roi.x0 <= x < roi.x1):
+            raise Sam2InputError(f"{what} at (y={y:g}, x={x:g}) is outside the region of interest.")
+        return [float(x - roi.x0), float(y - roi.y0)]
+
     def describe(self) -> dict[str, Any]:
         """Settings that decide what the model sees, for provenance and cache keys."""
         return {

@@ -59,3 +59,14 @@ def merge_masks_into_labels(
         new[write] = winner[write]
     labels[rows, cols] = new
     return rows, cols
+
+
+def merge_result(plane: np.ndarray, result) -> tuple[slice, slice]:
+    """Merge a :class:`~napari_sam2.core.session.FrameResult` into its 2-D label plane."""
+    return merge_masks_into_labels(
+        plane,
+        object_ids=result.object_ids,
+        masks=result.masks,
+        scores=result.scores,
+        offset=(result.roi.y0, result.roi.x0),
+    )

@@ -23,8 +23,6 @@ def validate_prompts(source: FrameSource, points: list[PointRow], boxes: list[Bo
     """Raise :class:`Sam2InputError` for a prompt on a missing frame or outside the image."""
     if not points and not boxes:
         raise Sam2InputError("No prompts were given: add at least one point or box.")
-    h, w = source.full_frame_shape
-    roi = source.roi
     n = len(source)
     for kind, rows in (("point", points), ("box", boxes)):
         for row in rows:
@@ -35,16 +33,7 @@ def validate_prompts(source: FrameSource, points: list[PointRow], boxes: list[Bo
                 )
             corners = [(row.y, row.x)] if kind == "point" else [(row.y0, row.x0), (row.y1 - 1e-3, row.x1 - 1e-3)]
             for y, x in corners:
-                if not (0 <= y < h and 0 <= x < w):
-                    raise Sam2InputError(
-                        f"A {kind} of object {row.object_id} on frame {row.frame} at (y={y:g}, x={x:g}) "
-                        f"is outside the {h}x{w} image."
-                    )
-                if not (roi.y0 <= y < roi.y1 and roi.x0 <= x < roi.x1):
-                    raise Sam2InputError(
-                        f"A {kind} of object {row.object_id} on frame {row.frame} at (y={y:g}, x={x:g}) "
-                        "is outside the region of interest."
-                    )
+                source.to_roi_xy(y, x, f"A {kind} of object {row.object_id} on frame {row.frame}")
 
 
 def apply_prompts(session: TrackingSession, points: list[PointRow], boxes: list[BoxRow]) -> None:

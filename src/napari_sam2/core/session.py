@@ -251,12 +251,7 @@ class TrackingSession:
             raise Sam2InputError(f"Frame {frame} does not exist; the stack has frames 0 to {len(self.source) - 1}.")
 
     def _to_roi_xy(self, y: float, x: float, what: str) -> list[float]:
-        roi, (h, w) = self.source.roi, self.source.full_frame_shape
-        if not (0 <= y < h and 0 <= x < w):
-            raise Sam2InputError(f"{what} at (y={y:g}, x={x:g}) is outside the {h}x{w} image.")
-        if not (roi.y0 <= y < roi.y1 and roi.x0 <= x < roi.x1):
-            raise Sam2InputError(f"{what} at (y={y:g}, x={x:g}) is outside the region of interest.")
-        return [float(x - roi.x0), float(y - roi.y0)]  # SAM 2 takes (x, y)
+        return self.source.to_roi_xy(y, x, what)
 
     def _send_prompts(self, obj_id: int, frame: int) -> None:
         obj = self._objects[obj_id]

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import Sam2InputError
-from ..core.labels import merge_masks_into_labels
+from ..core.labels import merge_result
 from ..core.models import DEFAULT_MODEL, ModelLoader
 from ..core.quality import QualityFlag, quality_flags
 from ..core.session import TrackingSession
 from . import _names
-from ._layer_source import default_frame_axis, source_from_layer
+from ._layer_source import default_frame_axis, held_indices, layer_data, source_from_layer
 from ._prompts import PromptGroup, add_box_groups, point_groups
 from ._run_history import RunHistory
 from ._serial_worker import SerialWorker
@@ -97,12 +97,12 @@ class TrackerController:
         self.frame_axis = default_frame_axis(layer, self.viewer) if frame_axis is None else frame_axis
         self._ensure_layers()
         self._invalidate_session()
-        shape = layer.data[0].shape if layer.multiscale else layer.data.shape
+        shape = layer_data(layer).shape
         self._emit("image", int(shape[self.frame_axis]))
 
     def _ensure_layers(self) -> None:
         layer, viewer = self.image_layer, self.viewer
-        shape = layer.data[0].shape[: layer.ndim] if layer.multiscale else layer.data.shape[: layer.ndim]
+        shape = layer_data(layer).shape[: layer.ndim]
         geometry = {"scale": layer.scale, "translate": layer.translate}
         if self.labels_layer is None or self.labels_layer not in viewer.layers:
             self.labels_layer = viewer.add_labels(np.zeros(shape, np.uint16), name=_names.LABELS_LAYER, **geometry)
@@ -135,7 +135,8 @@ class TrackerController:
         """Write into an existing Labels layer instead of the plugin's own."""
         if not np.issubdtype(layer.data.dtype, np.integer):
             raise Sam2InputError(f"Labels layer {layer.name!r} is not integer-valued.")
-        image_shape = self.image_layer.data.shape[: self.image_layer.ndim] if self.image_layer is not None else None
+        image = self.image_layer
+        image_shape = layer_data(image).shape[: image.ndim] if image is not None else None
         if image_shape is not None and tuple(layer.data.shape) != tuple(image_shape):
             raise Sam2InputError(f"Labels layer {layer.name!r} has shape {layer.data.shape}, the image {image_shape}.")
         self.labels_layer = layer
@@ -304,8 +305,6 @@ class TrackerController:
         return int(round(float(position[self.frame_axis])))
 
     def prompt_groups(self) -> dict[tuple[int, int], PromptGroup]:
-        from ._layer_source import held_indices
-
         held = held_indices(self.image_layer, self.viewer, self.frame_axis)
         groups = point_groups(self.points_layer, self.frame_axis, held)
         return add_box_groups(groups, self.shapes_layer, self.frame_axis, held)
@@ -456,8 +455,6 @@ class TrackerController:
 
     # -- labels -----------------------------------------------------------------------------
     def _plane_index(self, frame: int, held: dict[int, int] | None = None) -> tuple:
-        from ._layer_source import held_indices
-
         if held is None:
             held = held_indices(self.image_layer, self.viewer, self.frame_axis)
         index = [0] * (self.labels_layer.ndim - 2)
@@ -469,13 +466,7 @@ class TrackerController:
     def _write(self, result, held, history: RunHistory, *, commit: bool) -> None:
         index = self._plane_index(result.frame, held)
         plane = np.array(self.labels_layer.data[index])
-        merge_masks_into_labels(
-            plane,
-            object_ids=result.object_ids,
-            masks=result.masks,
-            scores=result.scores,
-            offset=(result.roi.y0, result.roi.x0),
-        )
+        merge_result(plane, result)
         history.write(index, plane)
         if commit:
             history.commit()
