@@ -10,27 +10,16 @@ import tifffile
 
 pytest.importorskip("napari")
 
-from napari.components import ViewerModel  # noqa: E402
 
 from napari_sam2.cli import main  # noqa: E402
 from napari_sam2.napari._actions import export_prompts, load_prompts, save_labels  # noqa: E402
-from napari_sam2.napari._controller import TrackerController  # noqa: E402
 from napari_sam2.napari._io import get_prompts_reader, write_labels  # noqa: E402
 from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
 
 
 @pytest.fixture()
-def tracked(qtbot, reduced_model, reduced_model_dir):
-    viewer = ViewerModel()
-    image = viewer.add_image(moving_blob_stack(6), name="cells", scale=(1, 0.5, 0.5))
-    controller = TrackerController(viewer)
-    controller.set_model(str(reduced_model_dir), "cpu")
-    controller.loaded = reduced_model
-    controller.set_image_layer(image)
-
-    def wait():
-        qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
-
+def tracked(make_tracker):
+    _, controller, wait = make_tracker(moving_blob_stack(6), name="cells", scale=(1, 0.5, 0.5))
     controller.add_click([0, 40, 35])
     controller.add_click([0, 80, 130], positive=False)
     controller.add_object()
@@ -38,8 +27,7 @@ def tracked(qtbot, reduced_model, reduced_model_dir):
     wait()
     controller.propagate("forward")
     wait()
-    yield controller, wait
-    controller.close()
+    return controller, wait
 
 
 def test_save_labels_writes_tiff_and_provenance(tracked, tmp_path):
@@ -81,17 +69,12 @@ def test_exported_prompts_repeat_the_run_headlessly(tracked, tmp_path, reduced_m
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "cli.tif"), controller.labels_layer.data)
 
 
-def test_loaded_prompts_give_the_same_preview(tracked, tmp_path, qtbot, reduced_model, reduced_model_dir):
+def test_loaded_prompts_give_the_same_preview(tracked, tmp_path, make_tracker):
     controller, _ = tracked
     export_prompts(controller, tmp_path / "prompts.csv")
-    viewer = ViewerModel()
-    image = viewer.add_image(controller.image_layer.data)
-    fresh = TrackerController(viewer)
-    fresh.set_model(str(reduced_model_dir), "cpu")
-    fresh.loaded = reduced_model
-    fresh.set_image_layer(image)
+    _, fresh, wait = make_tracker(controller.image_layer.data)
     assert load_prompts(fresh, tmp_path / "prompts.csv") == 3
-    qtbot.waitUntil(lambda: fresh.idle, timeout=60_000)
+    wait()
     # Frame 0 holds object 1's preview in both; after propagation, object 2 (tracked from the
     # earliest prompted frame, as SAM 2 does) may also have taken pixels there.
     fresh0, tracked0 = fresh.labels_layer.data[0], controller.labels_layer.data[0]
@@ -99,7 +82,6 @@ def test_loaded_prompts_give_the_same_preview(tracked, tmp_path, qtbot, reduced_
     assert ((fresh0 == 1) == ((tracked0 == 1) | ((tracked0 == 2) & (fresh0 == 1)))).all()
     assert len(fresh.shapes_layer.data) == 1 and (fresh.labels_layer.data[2] == 2).any()
     assert list(fresh.points_layer.features["positive"]) == [True, False]
-    fresh.close()
 
 
 def test_writer_and_reader_contributions(tmp_path):

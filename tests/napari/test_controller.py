@@ -19,19 +19,8 @@ from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
 
 
 @pytest.fixture()
-def setup(qtbot, reduced_model, reduced_model_dir):
-    viewer = ViewerModel()
-    image = viewer.add_image(moving_blob_stack(8), name="cells")
-    controller = TrackerController(viewer)
-    controller.set_model(str(reduced_model_dir), "cpu")
-    controller.loaded = reduced_model
-    controller.set_image_layer(image)
-
-    def wait():
-        qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
-
-    yield viewer, controller, wait
-    controller.close()
+def setup(make_tracker):
+    return make_tracker(moving_blob_stack(8), name="cells")
 
 
 def test_layers_are_created_with_the_image_geometry(setup):
@@ -172,23 +161,16 @@ def test_correction_then_propagate_from_here_keeps_it(setup):
     np.testing.assert_array_equal(controller.labels_layer.data[4], corrected)
 
 
-def test_4d_stack_propagates_along_z_at_the_current_t(qtbot, reduced_model, reduced_model_dir):
-    viewer = ViewerModel()
+def test_4d_stack_propagates_along_z_at_the_current_t(make_tracker):
     tzyx = np.stack([moving_blob_stack(5, seed=s) for s in range(3)])
-    image = viewer.add_image(tzyx)
-    viewer.dims.set_current_step(0, 2)
-    controller = TrackerController(viewer)
-    controller.set_model(str(reduced_model_dir), "cpu")
-    controller.loaded = reduced_model
-    controller.set_image_layer(image, frame_axis=1)
+    _, controller, wait = make_tracker(tzyx, frame_axis=1, current_step=(0, 2))
     controller.add_click([2, 1, 40, 35])
-    qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
+    wait()
     controller.propagate("forward")
-    qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
+    wait()
     labels = controller.labels_layer.data
     assert labels[2].any() and not labels[0].any() and not labels[1].any()
     assert all((labels[2, z] == 1).any() for z in range(1, 5))
-    controller.close()
 
 
 def test_wrong_layers_are_clear_errors(qtbot):

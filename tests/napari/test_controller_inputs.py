@@ -14,32 +14,17 @@ from napari_sam2.napari._controller import TrackerController, plain_error  # noq
 from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
 
 
-def _controller(qtbot, model, model_dir, data, **layer_kwargs):
-    viewer = ViewerModel()
-    image = viewer.add_image(data, **layer_kwargs)
-    controller = TrackerController(viewer)
-    controller.set_model(str(model_dir), "cpu")
-    controller.loaded = model
-    controller.set_image_layer(image)
-
-    def wait():
-        qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
-
-    return viewer, controller, wait
-
-
-def test_box_prompt_from_the_shapes_layer(qtbot, reduced_model, reduced_model_dir):
-    _, controller, wait = _controller(qtbot, reduced_model, reduced_model_dir, moving_blob_stack(4))
+def test_box_prompt_from_the_shapes_layer(make_tracker):
+    _, controller, wait = make_tracker(moving_blob_stack(4))
     controller.add_object()
     controller.shapes_layer.add_rectangles(np.array([[1, 20, 10], [1, 20, 60], [1, 60, 60], [1, 60, 10]]))
     wait()
     assert_meaningful(controller.labels_layer.data[1] == 1)
     assert controller.session.prompts()[1][1].box == (20.0, 10.0, 60.0, 60.0)
-    controller.close()
 
 
-def test_painted_slice_becomes_a_mask_prompt(qtbot, reduced_model, reduced_model_dir):
-    viewer, controller, wait = _controller(qtbot, reduced_model, reduced_model_dir, moving_blob_stack(5))
+def test_painted_slice_becomes_a_mask_prompt(make_tracker):
+    viewer, controller, wait = make_tracker(moving_blob_stack(5))
     controller.add_object()
     viewer.dims.set_current_step(0, 2)
     controller.labels_layer.data[2, 25:55, 20:55] = 1
@@ -49,19 +34,18 @@ def test_painted_slice_becomes_a_mask_prompt(qtbot, reduced_model, reduced_model
     controller.propagate("forward")
     wait()
     assert all((controller.labels_layer.data[f] == 1).any() for f in (3, 4))
-    controller.close()
 
 
-def test_painted_slice_needs_paint(qtbot, reduced_model, reduced_model_dir):
-    _, controller, _ = _controller(qtbot, reduced_model, reduced_model_dir, moving_blob_stack(3))
+def test_painted_slice_needs_paint(make_tracker):
+    _, controller, _ = make_tracker(moving_blob_stack(3))
     controller.add_object()
     with pytest.raises(Sam2InputError, match="Paint object 1"):
         controller.use_painted_slice()
 
 
-def test_the_model_sees_the_layers_contrast_limits(qtbot, reduced_model, reduced_model_dir):
+def test_the_model_sees_the_layers_contrast_limits(make_tracker):
     stack = moving_blob_stack(4, dtype=np.uint16)
-    _, controller, wait = _controller(qtbot, reduced_model, reduced_model_dir, stack, contrast_limits=(8000, 30000))
+    _, controller, wait = make_tracker(stack, contrast_limits=(8000, 30000))
     controller.add_click([0, 40, 35])
     wait()
     first = controller.session
@@ -71,11 +55,10 @@ def test_the_model_sees_the_layers_contrast_limits(qtbot, reduced_model, reduced
     wait()
     assert controller.session is not first  # new limits, new features
     assert controller.session.source.contrast_limits == (9000.0, 20000.0)
-    controller.close()
 
 
-def test_region_of_interest_restricts_tracking(qtbot, reduced_model, reduced_model_dir):
-    _, controller, wait = _controller(qtbot, reduced_model, reduced_model_dir, moving_blob_stack(3, shape=(120, 200)))
+def test_region_of_interest_restricts_tracking(make_tracker):
+    _, controller, wait = make_tracker(moving_blob_stack(3, shape=(120, 200)))
     region = controller.add_region_layer()
     assert region.ndim == 2 and region.mode == "add_rectangle"
     region.add_rectangles(np.array([[10, 5], [100, 120]]))
@@ -87,11 +70,10 @@ def test_region_of_interest_restricts_tracking(qtbot, reduced_model, reduced_mod
     controller.clear_region()
     wait()
     assert controller.roi is None
-    controller.close()
 
 
-def test_existing_labels_layer_can_be_the_target(qtbot, reduced_model, reduced_model_dir):
-    viewer, controller, wait = _controller(qtbot, reduced_model, reduced_model_dir, moving_blob_stack(3))
+def test_existing_labels_layer_can_be_the_target(make_tracker):
+    viewer, controller, wait = make_tracker(moving_blob_stack(3))
     mine = viewer.add_labels(np.zeros((3, 90, 140), np.uint32), name="mine")
     controller.use_labels_layer(mine)
     controller.add_click([0, 40, 35])
@@ -99,30 +81,25 @@ def test_existing_labels_layer_can_be_the_target(qtbot, reduced_model, reduced_m
     assert (mine.data[0] > 0).any()
     with pytest.raises(Sam2InputError, match="shape"):
         controller.use_labels_layer(viewer.add_labels(np.zeros((2, 9, 9), np.uint16)))
-    controller.close()
 
 
-def test_rgb_and_dask_layers(qtbot, reduced_model, reduced_model_dir):
+def test_rgb_and_dask_layers(make_tracker):
     da = pytest.importorskip("dask.array")
     rgb = np.repeat(moving_blob_stack(3)[..., None], 3, axis=-1)
-    _, controller, wait = _controller(
-        qtbot, reduced_model, reduced_model_dir, da.from_array(rgb, chunks=(1, 90, 140, 3))
-    )
+    _, controller, wait = make_tracker(da.from_array(rgb, chunks=(1, 90, 140, 3)))
     assert controller.image_layer.rgb and controller.labels_layer.data.shape == (3, 90, 140)
     controller.add_click([1, 40, 35])
     wait()
     assert_meaningful(controller.labels_layer.data[1] == 1)
-    controller.close()
 
 
-def test_prompt_outside_the_image_is_a_notification(qtbot, reduced_model, reduced_model_dir, monkeypatch):
-    _, controller, wait = _controller(qtbot, reduced_model, reduced_model_dir, moving_blob_stack(3))
+def test_prompt_outside_the_image_is_a_notification(make_tracker, monkeypatch):
+    _, controller, wait = make_tracker(moving_blob_stack(3))
     messages = []
     monkeypatch.setattr("napari_sam2.napari._controller.notify", lambda m, error=False: messages.append(m))
     controller.add_click([0, 40, 500])
     wait()
     assert messages and "outside the 90x140 image" in messages[0]
-    controller.close()
 
 
 def test_quality_flags_and_plain_messages():

@@ -1,0 +1,39 @@
+"""One way to set up the tracker on a bare ViewerModel with the shared random-weight model."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture()
+def make_tracker(qtbot, reduced_model, reduced_model_dir):
+    """``make_tracker(data, frame_axis=None, **image_kwargs) -> (viewer, controller, wait)``.
+
+    ``wait()`` blocks until the controller's worker queue is empty. Controllers are closed
+    at teardown.
+    """
+    from napari.components import ViewerModel
+
+    from napari_sam2.napari._controller import TrackerController
+
+    made = []
+
+    def make(data, *, frame_axis=None, current_step=None, **image_kwargs):
+        viewer = ViewerModel()
+        image = viewer.add_image(data, **image_kwargs)
+        if current_step is not None:
+            viewer.dims.set_current_step(*current_step)
+        controller = TrackerController(viewer)
+        controller.set_model(str(reduced_model_dir), "cpu")
+        controller.loaded = reduced_model
+        controller.set_image_layer(image, frame_axis=frame_axis)
+        made.append(controller)
+
+        def wait():
+            qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
+
+        return viewer, controller, wait
+
+    yield make
+    for controller in made:
+        controller.close()
