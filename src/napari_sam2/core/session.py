@@ -18,6 +18,11 @@ Two things differ from a plain transformers session, on purpose:
   so every frame shares one copy (transformers 5.23 already shares its storage; the engine
   makes sure). What remains per frame and object is the bf16 memory (0.5 MiB at 1024²) and
   the object pointer: state grows by about 0.5 MiB per frame instead of 5.75 MiB.
+* **State far from the working frames is spilled.** Each object's tracked outputs live in a
+  :class:`~napari_sam2.core.state.SpillingOutputs`: the 32 most recently used frames stay in
+  place, older ones move to an unlinked temporary file (CPU) or to CPU memory (GPU) and come
+  back bit for bit when a later pass or correction reads them. Memory stays flat however
+  long the stack.
 
 The private parts of transformers relied on are listed in :data:`PRIVATE_CONTRACT`; a test
 checks them so that a transformers release that changes them fails loudly.
@@ -36,6 +41,7 @@ from .conditioned import ConditionedFeatures
 from .errors import Sam2InputError
 from .features import FeatureCache
 from .frames import FrameSource, PreprocessedFrames, Roi
+from .state import SpillingOutputs, SpillStore
 
 DIRECTIONS = ("forward", "backward", "both")
 
@@ -103,6 +109,11 @@ class TrackingSession:
     fix_corrections
         Keep prompts on tracked frames as conditioning frames (see module docstring).
         Only tests switch this off, to show the fix is needed.
+    state_window
+        Tracked frames per object kept in place; older ones are spilled (see
+        :mod:`~napari_sam2.core.state`). ``None`` keeps everything in place.
+    spill_dir
+        Folder of the spill file on a CPU (default: the system's temporary folder).
     """
 
     def __init__(
@@ -114,6 +125,8 @@ class TrackingSession:
         conditioned_cache_mb: float = 256,
         fix_corrections: bool = True,
         slim_state: bool = True,
+        state_window: int | None = 32,
+        spill_dir: str | None = None,
     ) -> None:
         self.loaded = loaded
         self.source = source
@@ -123,6 +136,9 @@ class TrackingSession:
         self.fix_corrections = fix_corrections
         self.slim_state = slim_state
         self._shared_pos_enc = None
+        self.state_window = state_window
+        self.spill_dir = spill_dir
+        self.spill = self._new_spill_store()
         self._objects: dict[int, _TrackedObject] = {}
         self.scores: dict[int, dict[int, float]] = {}  # frame -> object id -> score
         self.frame_seconds: list[float] = []
@@ -144,7 +160,9 @@ class TrackingSession:
         return obj_id
 
     def remove_object(self, obj_id: int) -> None:
-        self._objects.pop(obj_id, None)
+        obj = self._objects.pop(obj_id, None)
+        if obj is not None:
+            obj.state.output_dict_per_obj[0]["non_cond_frame_outputs"].clear()  # frees spilled slots
         self.conditioned.forget_object(obj_id)
         for per_frame in self.scores.values():
             per_frame.pop(obj_id, None)
@@ -154,6 +172,19 @@ class TrackingSession:
         self._objects.clear()
         self.conditioned = ConditionedFeatures(self.conditioned.budget_bytes)
         self.scores.clear()
+        self.close()
+        self.spill = self._new_spill_store()
+
+    def close(self) -> None:
+        """Release the spill file (the session stays usable only after :meth:`reset`)."""
+        if self.spill is not None:
+            self.spill.close()
+
+    def _new_spill_store(self) -> SpillStore | None:
+        if self.state_window is None:
+            return None
+        on_gpu = str(self.loaded.device).split(":")[0] != "cpu"
+        return SpillStore("cpu" if on_gpu else "disk", directory=self.spill_dir)
 
     def prompts(self) -> dict[int, dict[int, FramePrompts]]:
         """``object id -> frame -> prompts``, for export and provenance."""
@@ -176,6 +207,10 @@ class TrackingSession:
         state.processed_frames = self.frames
         state.cache = self.cache
         state.obj_id_to_idx(obj_id)
+        if self.spill is not None:
+            state.output_dict_per_obj[0]["non_cond_frame_outputs"] = SpillingOutputs(
+                self.spill, resident=self.state_window, shared=lambda value: value is self._shared_pos_enc
+            )
         return state
 
     # -- prompts ----------------------------------------------------------------------------
@@ -413,12 +448,16 @@ class TrackingSession:
         return self._shared_pos_enc
 
     def state_nbytes(self) -> int:
-        """Bytes of tracked state held for all objects (shared tensors counted once)."""
+        """Bytes of tracked state held in memory for all objects (shared tensors counted once).
+
+        Spilled state is not counted; :attr:`spill` says how much of it there is.
+        """
         seen: set[int] = set()
         total = 0
         for obj in self._objects.values():
             for outputs in obj.state.output_dict_per_obj[0].values():
-                for stored in outputs.values():
+                items = outputs.in_memory_items() if isinstance(outputs, SpillingOutputs) else outputs.items()
+                for _, stored in items:
                     for value in stored.values():
                         if hasattr(value, "untyped_storage") and value.untyped_storage().data_ptr() not in seen:
                             seen.add(value.untyped_storage().data_ptr())

@@ -227,9 +227,9 @@ def test_removing_the_last_prompt_of_a_frame(reduced_model):
     assert session._objects[1].state.output_dict_per_obj[0]["cond_frame_outputs"].keys() == {0}
 
 
-def _run_with_correction(model, slim: bool):
+def _run_with_correction(model, slim: bool, **kwargs):
     stack = moving_blob_stack(14)
-    session = TrackingSession(model, FrameSource(stack), slim_state=slim)
+    session = TrackingSession(model, FrameSource(stack), slim_state=slim, **kwargs)
     session.add_points(1, 3, [CLICK])
     session.add_points(2, 3, [(75, 120)])
     first = {r.frame: r.masks.copy() for r in session.propagate("both")}
@@ -240,7 +240,7 @@ def _run_with_correction(model, slim: bool):
 
 def test_slim_state_changes_no_masks_and_holds_less(reduced_model):
     slim_first, slim_second, slim = _run_with_correction(reduced_model, slim=True)
-    full_first, full_second, full = _run_with_correction(reduced_model, slim=False)
+    full_first, full_second, full = _run_with_correction(reduced_model, slim=False, state_window=None)
     for frame in full_first:
         np.testing.assert_array_equal(slim_first[frame], full_first[frame])
         np.testing.assert_array_equal(slim_second[frame], full_second[frame])
@@ -248,6 +248,38 @@ def test_slim_state_changes_no_masks_and_holds_less(reduced_model):
     assert_differs(full_first[12][0], full_second[12][0])  # the correction mattered
     # transformers already shares maskmem_pos_enc's storage; slimming drops tracked pred_masks.
     assert slim.state_nbytes() < 0.8 * full.state_nbytes()
+
+
+def test_spilled_state_changes_no_masks(reduced_model):
+    # A window of 2 frames spills nearly every entry: forward, the backward pass reading the
+    # forward pass's state, and a correction reading its neighbours' memories all go
+    # through the spill file, against keeping everything in place.
+    spilled_first, spilled_second, spilled = _run_with_correction(reduced_model, slim=False, state_window=2)
+    full_first, full_second, _ = _run_with_correction(reduced_model, slim=False, state_window=None)
+    for frame in full_first:
+        np.testing.assert_array_equal(spilled_first[frame], full_first[frame])
+        np.testing.assert_array_equal(spilled_second[frame], full_second[frame])
+    assert_differs(full_first[12][0], full_second[12][0])  # the correction mattered
+    assert_meaningful(spilled_second[13][0])
+    assert spilled.spill.reads > 0 and spilled.spill.writes > 0
+    outputs = spilled._objects[1].state.output_dict_per_obj[0]["non_cond_frame_outputs"]
+    assert len(outputs.resident_items()) == 2 and len(outputs.spilled_frames) > 5
+
+
+def test_spilled_state_keeps_memory_flat(reduced_model):
+    stack = moving_blob_stack(24)
+    held, spilled = {}, {}
+    for n in (12, 24):
+        session = TrackingSession(reduced_model, FrameSource(stack[:n]), state_window=4)
+        session.add_points(1, 0, [CLICK])
+        list(session.propagate("forward"))
+        held[n], spilled[n] = session.state_nbytes(), session.spill.nbytes
+        file_bytes = session.spill.file_bytes
+        list(session.propagate("forward"))  # re-propagation reuses the spill file's slots
+        assert session.spill.file_bytes == file_bytes
+    # In memory: the window, plus an object pointer and a score per spilled frame.
+    assert held[24] - held[12] < 12 * 2048, held
+    assert spilled[24] > spilled[12] > 0
 
 
 def test_state_per_frame_is_small(reduced_model):
