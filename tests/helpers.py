@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 
@@ -95,3 +97,21 @@ def engine_masks(loaded, stack, clicks, direction, **session_kwargs):
     for r in session.propagate(direction):
         result[r.frame] = {oid: r.masks[i] for i, oid in enumerate(r.object_ids)}
     return result
+
+
+@contextmanager
+def counting_encoder(loaded):
+    """Count calls of the model's image encoder inside the block."""
+    model = loaded.model
+    original = model.get_image_features
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    model.get_image_features = counted
+    try:
+        yield calls
+    finally:
+        del model.get_image_features

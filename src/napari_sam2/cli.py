@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
     track.add_argument("--contrast-limits", type=float, nargs=2, metavar=("LO", "HI"), help="intensity mapping")
     track.add_argument("--roi", type=float, nargs=4, metavar=("Y0", "X0", "Y1", "X1"), help="track inside this box")
+    track.add_argument(
+        "--feature-cache",
+        nargs="?",
+        const="default",
+        metavar="DIR",
+        help="keep encoded frames on disk (default folder: ~/.cache/napari-sam2/features) so a rerun "
+        "on the same stack skips the image encoder; needs zarr",
+    )
     track.add_argument("--overwrite", action="store_true", help="replace an existing output")
     track.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("models", help="list the model registry and what is in the local cache")
@@ -99,6 +107,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
     from .core.session import TrackingSession
 
     out = _check_output(Path(args.out), args.overwrite)
+    disk = _feature_cache_dir(args.feature_cache)
     if not args.prompts and not args.boxes:
         raise Sam2InputError("Give prompts with --prompts and/or --boxes.")
     image = io.read_image(args.input)
@@ -113,11 +122,26 @@ def _cmd_track(args: argparse.Namespace) -> int:
         # Each frame is visited once per pass, so cached features are never reused in batch:
         # keep about three 1024² frames (16 MiB each), and memory stays flat with stack length.
         # There are no correction clicks in batch, so no memory-conditioned features are kept.
-        session = TrackingSession(loaded, source, feature_cache_mb=CLI_FEATURE_CACHE_MB, conditioned_cache_mb=0)
+        session = TrackingSession(
+            loaded, source, feature_cache_mb=CLI_FEATURE_CACHE_MB, conditioned_cache_mb=0, disk_cache=disk
+        )
         apply_prompts(session, points, boxes)
         return _run_and_write(session, image, letter, out, args)
     finally:
         image.close()
+
+
+def _feature_cache_dir(option: str | None) -> Path | None:
+    if not option:
+        return None
+    from .core.diskcache import default_root
+
+    folder = default_root() if option == "default" else Path(option)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Sam2InputError(f"Cannot use {folder} as the feature cache folder: {exc.strerror}.") from None
+    return folder
 
 
 def _check_output(out: Path, overwrite: bool) -> Path:

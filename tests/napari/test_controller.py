@@ -15,7 +15,7 @@ from napari.components import ViewerModel  # noqa: E402
 from napari_sam2.core.errors import Sam2InputError  # noqa: E402
 from napari_sam2.core.session import TrackingSession  # noqa: E402
 from napari_sam2.napari._controller import TrackerController  # noqa: E402
-from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
+from tests.helpers import assert_meaningful, counting_encoder, moving_blob_stack  # noqa: E402
 
 
 @pytest.fixture()
@@ -181,3 +181,33 @@ def test_wrong_layers_are_clear_errors(qtbot):
     flat = viewer.add_image(np.zeros((20, 20)))
     with pytest.raises(Sam2InputError, match="2-D"):
         controller.set_image_layer(flat)
+
+
+def test_frames_are_encoded_ahead_after_a_click_and_propagation_reuses_them(setup, reduced_model):
+    _, controller, wait = setup
+    assert controller.encode_ahead  # on by default
+    controller.add_object()
+    controller.add_click([0, 40, 35])
+    wait()
+    assert len(controller.session.cache) == 8
+    with counting_encoder(reduced_model) as calls:
+        controller.propagate("forward")
+        wait()
+    assert not calls
+    assert_meaningful(controller.labels_layer.data[7] == 1)
+
+
+def test_encoding_ahead_can_be_switched_off_and_gives_way_to_clicks(setup):
+    _, controller, wait = setup
+    controller.set_caching(encode_ahead=False)
+    controller.add_object()
+    controller.add_click([2, 40, 35])
+    wait()
+    assert len(controller.session.cache) == 1
+    # A task waiting in the queue stops encoding ahead before its next frame.
+    controller._jobs._queue.append(("preview", lambda: iter(())))
+    assert list(controller._encode_task(controller.current_source(), 2)) == []
+    controller._jobs._queue.clear()
+    controller.set_caching(encode_ahead=True)
+    wait()
+    assert len(controller.session.cache) == 8

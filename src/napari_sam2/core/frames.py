@@ -287,6 +287,7 @@ class PreprocessedFrames:
         self.video_processor = video_processor
         self.dtype = dtype
         self.reads = 0
+        self._last: tuple[int, Any] | None = None  # the disk cache hashes a frame, then encodes it
 
     def __len__(self) -> int:
         return len(self.source)
@@ -297,9 +298,13 @@ class PreprocessedFrames:
     def __getitem__(self, i: int):
         import torch
 
+        i = int(i)
+        if self._last is not None and self._last[0] == i:
+            return self._last[1]
         self.reads += 1
-        frame = self.source.model_frame(int(i))
+        frame = self.source.model_frame(i)
         kwargs = {} if frame.dtype == np.uint8 else {"do_rescale": False}
         pixels = self.video_processor(videos=frame[None], return_tensors="pt", **kwargs)
-        tensor = pixels.pixel_values_videos[0][0]
-        return tensor.to(self.dtype or torch.float32)
+        tensor = pixels.pixel_values_videos[0][0].to(self.dtype or torch.float32)
+        self._last = (i, tensor)
+        return tensor

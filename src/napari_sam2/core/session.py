@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .conditioned import ConditionedFeatures
+from .diskcache import DiskFeatureCache, frame_fingerprint, model_fingerprint
 from .errors import Sam2InputError
 from .features import FeatureCache
 from .frames import FrameSource, PreprocessedFrames, Roi
@@ -114,6 +115,12 @@ class TrackingSession:
         :mod:`~napari_sam2.core.state`). ``None`` keeps everything in place.
     spill_dir
         Folder of the spill file on a CPU (default: the system's temporary folder).
+    feature_dtype
+        Store cached image features in this dtype (``torch.float16`` halves them); default:
+        as computed, which keeps masks identical to an uncached run.
+    disk_cache
+        A :class:`~napari_sam2.core.diskcache.DiskFeatureCache`, or a folder to open one in:
+        encoded frames are kept there across sessions, keyed by the model input and model.
     """
 
     def __init__(
@@ -127,11 +134,21 @@ class TrackingSession:
         slim_state: bool = True,
         state_window: int | None = 32,
         spill_dir: str | None = None,
+        feature_dtype: Any = None,
+        disk_cache: Any = None,
     ) -> None:
         self.loaded = loaded
         self.source = source
         self.frames = PreprocessedFrames(source, loaded.processor.video_processor)
-        self.cache = FeatureCache(budget_bytes=int(feature_cache_mb * 2**20))
+        if disk_cache is not None and not isinstance(disk_cache, DiskFeatureCache):
+            disk_cache = DiskFeatureCache(disk_cache, model_fingerprint(loaded.model))
+        self._frame_keys: dict[int, str] = {}
+        self.cache = FeatureCache(
+            budget_bytes=int(feature_cache_mb * 2**20),
+            store_dtype=feature_dtype,
+            disk=disk_cache,
+            frame_key=self._frame_key,
+        )
         self.conditioned = ConditionedFeatures(budget_bytes=int(conditioned_cache_mb * 2**20))
         self.fix_corrections = fix_corrections
         self.slim_state = slim_state
@@ -140,8 +157,50 @@ class TrackingSession:
         self.spill_dir = spill_dir
         self.spill = self._new_spill_store()
         self._objects: dict[int, _TrackedObject] = {}
+        self._scratch = None  # an inference state with no object, for encoding ahead
         self.scores: dict[int, dict[int, float]] = {}  # frame -> object id -> score
         self.frame_seconds: list[float] = []
+
+    def _frame_key(self, frame: int) -> str:
+        key = self._frame_keys.get(frame)
+        if key is None:
+            key = self._frame_keys[frame] = frame_fingerprint(self.frames[frame])
+        return key
+
+    # -- encoding ahead -----------------------------------------------------------------------
+    def encode(self, frame: int) -> bool:
+        """Compute and cache one frame's image features; ``False`` if they were cached already.
+
+        Used to encode frames ahead while the user is still clicking: a later click or pass
+        on this frame then skips the image encoder. Features found in the disk cache are
+        brought into memory without running the encoder.
+        """
+        import torch
+
+        self._check_frame(frame)
+        if frame in self.cache:
+            return False
+        with torch.inference_mode(), self.loaded.autocast():
+            if self.cache.get_vision_features(frame) is not None:  # from the disk tier
+                return False
+            if self._scratch is None:
+                self._scratch = self._new_state(0, register=False)
+            self.loaded.model._prepare_vision_features(self._scratch, frame, 1)
+        return True
+
+    def encode_ahead_order(self, center: int, frame_range: tuple[int, int] | None = None) -> list[int]:
+        """Frames still to encode, nearest to ``center`` first (later frames before earlier).
+
+        Bounded by what the memory cache can hold without evicting the frames it has,
+        unless a disk cache keeps everything anyway.
+        """
+        first, last = (0, len(self.source) - 1) if frame_range is None else frame_range
+        order = sorted(range(first, last + 1), key=lambda f: (abs(f - center), f < center))
+        todo = [f for f in order if f not in self.cache]
+        if self.cache.disk is None:
+            room = self.cache.room_for_frames()
+            todo = todo[:room] if room is not None else todo[:1]
+        return todo
 
     # -- objects ----------------------------------------------------------------------------
     @property
@@ -190,7 +249,7 @@ class TrackingSession:
         """``object id -> frame -> prompts``, for export and provenance."""
         return {oid: dict(sorted(obj.prompts.items())) for oid, obj in self._objects.items()}
 
-    def _new_state(self, obj_id: int):
+    def _new_state(self, obj_id: int, register: bool = True):
         import torch
 
         h, w = self.source.frame_shape
@@ -206,6 +265,8 @@ class TrackingSession:
         )
         state.processed_frames = self.frames
         state.cache = self.cache
+        if not register:
+            return state
         state.obj_id_to_idx(obj_id)
         if self.spill is not None:
             state.output_dict_per_obj[0]["non_cond_frame_outputs"] = SpillingOutputs(

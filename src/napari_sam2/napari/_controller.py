@@ -7,6 +7,10 @@
   writes them into the Labels layer.
 * **One undo step per run.** Writes go through a :class:`RunHistory`, committed when the
   run ends however it ends (done, cancelled, failed). Painting is locked during a run.
+* **Frames are encoded ahead.** When the worker has nothing else to do, it encodes frames
+  near the current one, one per task step, into the session's feature cache (and the disk
+  cache when that is on). A click waits at most for the frame being encoded; later clicks
+  and propagation on encoded frames skip the image encoder.
 * **Prompts live in layers.** A Points layer holds clicks (features ``object_id`` and
   ``positive``), a Shapes layer holds boxes. Any change to them is diffed against what the
   session was last given, and only the changed (object, frame) groups are re-predicted.
@@ -33,6 +37,20 @@ from ._run_history import RunHistory
 from ._serial_worker import SerialWorker
 
 
+def feature_cache_mb() -> float:
+    """The plugin's in-memory feature budget: a quarter of the machine's memory, 0.5 to 4 GiB.
+
+    At 16 MiB per 1024² frame (sam2.1), 4 GiB holds about 250 frames.
+    """
+    import os
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    except (ValueError, OSError, AttributeError):
+        total = 8192
+    return float(min(4096, max(512, total / 4)))
+
+
 def notify(message: str, *, error: bool = False) -> None:
     from napari.utils.notifications import show_error, show_info
 
@@ -55,6 +73,8 @@ class TrackerController:
         self.viewer = viewer
         self.loader = loader or ModelLoader()
         self.model_spec, self.device = DEFAULT_MODEL, "auto"
+        self.encode_ahead = True
+        self.disk_cache = False
         self.loaded = None
         self.image_layer = self.labels_layer = self.points_layer = self.shapes_layer = None
         self.frame_axis: int | None = None
@@ -220,10 +240,51 @@ class TrackerController:
         if self.loaded is None:
             self.loaded = self._load()
             self._just_loaded = self.loaded
-        key = (id(source.data), repr(source.describe()), self.model_spec, self.device)
+        key = (id(source.data), repr(source.describe()), self.model_spec, self.device, self.disk_cache)
         if self.session is None or key != self._session_key:
-            self.session, self._session_key = TrackingSession(self.loaded, source), key
+            if self.session is not None:
+                self.session.close()
+            disk = None
+            if self.disk_cache:
+                from ..core.diskcache import default_root
+
+                disk = default_root()
+            session = TrackingSession(self.loaded, source, feature_cache_mb=feature_cache_mb(), disk_cache=disk)
+            self.session, self._session_key = session, key
         return self.session
+
+    def set_caching(self, *, encode_ahead: bool | None = None, disk_cache: bool | None = None) -> None:
+        """Switch encoding ahead and the on-disk feature cache (a new session uses it)."""
+        if encode_ahead is not None:
+            self.encode_ahead = bool(encode_ahead)
+            if self.encode_ahead:
+                self._schedule_encode_ahead()
+        if disk_cache is not None and bool(disk_cache) != self.disk_cache:
+            self.disk_cache = bool(disk_cache)
+            self._resend_prompts()
+
+    def _schedule_encode_ahead(self) -> None:
+        """Main thread: when the worker is idle, encode frames near the current one."""
+        if not self.encode_ahead or self.image_layer is None or self.loaded is None or not self._jobs.idle:
+            return
+        try:
+            source, center = self.current_source(), self.current_frame()
+        except Sam2InputError:
+            return  # nothing valid to encode (a bad region, for example); clicks will say why
+        session = self.session
+        same = session is not None and session.source.describe() == source.describe()
+        if same and not session.encode_ahead_order(center):
+            return  # everything that fits is encoded
+        self._jobs.submit("encode", functools.partial(self._encode_task, source, center))
+
+    def _encode_task(self, source, center: int) -> Iterator:
+        session = self._ensure_session(source)
+        while not self._jobs.pending and session is self.session:
+            todo = session.encode_ahead_order(center)
+            if not todo:
+                return
+            session.encode(todo[0])
+            yield ("status", f"Encoded frame {todo[0]} ahead ({len(todo) - 1} to go)")
 
     # -- objects ----------------------------------------------------------------------------
     def add_object(self, name: str | None = None) -> int:
@@ -394,6 +455,8 @@ class TrackerController:
     def _on_task_end(self, kind: str) -> None:
         if kind == "propagate":
             self._end_run()
+        if kind != "encode" and self._jobs.idle:
+            self._schedule_encode_ahead()
 
     def _begin_run(self) -> None:
         self._history = RunHistory(self.labels_layer)

@@ -43,6 +43,11 @@ class SerialWorker:
     def idle(self) -> bool:
         return self._worker is None and not self._queue
 
+    @property
+    def pending(self) -> bool:
+        """Tasks are waiting (read by a running task that should give way)."""
+        return bool(self._queue)
+
     def submit(self, kind: str, task: Callable[[], Iterator]) -> None:
         self._queue.append((kind, task))
         if self._worker is None:
@@ -78,5 +83,6 @@ class SerialWorker:
 
     def _on_finished(self) -> None:
         kind, self._worker = self.kind, None
-        self._on_end(kind)
-        self._start_next()
+        self._on_end(kind)  # may submit a task, which then starts at once
+        if self._worker is None:
+            self._start_next()

@@ -57,6 +57,25 @@ def test_track_sample_end_to_end(reduced_model_dir, sample, tmp_path):
     assert sidecar["napari_sam2_version"]
 
 
+def test_a_rerun_with_the_disk_feature_cache_gives_the_same_labels(reduced_model_dir, sample, tmp_path):
+    image, prompts = sample
+    cache = tmp_path / "features"
+    runs = [tmp_path / f"run{i}.tif" for i in range(3)]
+    assert _track(reduced_model_dir, image, prompts, runs[0]) == 0
+    assert _track(reduced_model_dir, image, prompts, runs[1], "--feature-cache", str(cache)) == 0
+    (model_folder,) = cache.iterdir()
+    entries = sorted(model_folder.glob("*.zarr"))
+    stamps = [e.stat().st_mtime_ns for e in entries]
+    assert len(entries) == 6  # one per frame
+    assert _track(reduced_model_dir, image, prompts, runs[2], "--feature-cache", str(cache)) == 0
+    assert sorted(model_folder.glob("*.zarr")) == entries  # nothing new was encoded
+    assert [e.stat().st_mtime_ns for e in entries] != stamps  # every entry was read (and touched)
+    labels = [tifffile.imread(r) for r in runs]
+    assert_meaningful(labels[0][5] > 0)
+    np.testing.assert_array_equal(labels[0], labels[1])
+    np.testing.assert_array_equal(labels[0], labels[2])
+
+
 def test_cli_entry_point_and_help():
     result = subprocess.run(
         [sys.executable, "-m", "napari_sam2.cli", "track", "--help"], capture_output=True, text=True
@@ -210,6 +229,10 @@ def _bad_inputs(tmp_path, sample):
         "constant": ([str(p / "constant.npy"), "--prompts", str(prompts)], "constant"),
         "unknown model": ([str(image), "--prompts", str(prompts), "--model", "sam9-huge"], "Unknown model"),
         "no prompts": ([str(image)], "Give prompts"),
+        "cache folder": (
+            [str(image), "--prompts", str(prompts), "--feature-cache", str(p / "exists.tif" / "cache")],
+            "as the feature cache folder",
+        ),
     }
 
 
