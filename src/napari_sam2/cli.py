@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep encoded frames on disk (default folder: ~/.cache/napari-sam2/features) so a rerun "
         "on the same stack skips the image encoder; needs zarr",
     )
+    track.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the image encoder and memory attention: a slow start, then faster frames "
+        "(for long runs; see docs/benchmarks.md)",
+    )
     track.add_argument("--overwrite", action="store_true", help="replace an existing output")
     track.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("models", help="list the model registry and what is in the local cache")
@@ -118,7 +124,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
         validate_prompts(source, points, boxes)
         if args.model.startswith("random:"):
             print("napari-sam2: WARNING: random weights; the masks are meaningless.", file=sys.stderr)
-        loaded = ModelLoader().load(args.model, device=args.device, progress=not args.quiet)
+        loaded = ModelLoader().load(args.model, device=args.device, progress=not args.quiet, compile=args.compile)
         # Each frame is visited once per pass, so cached features are never reused in batch:
         # keep about three 1024² frames (16 MiB each), and memory stays flat with stack length.
         # There are no correction clicks in batch, so no memory-conditioned features are kept.

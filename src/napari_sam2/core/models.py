@@ -99,6 +99,7 @@ class LoadedModel:
             "device": self.device,
             "autocast_dtype": str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else None,
             "image_size": self.image_size,
+            "compiled": bool(self.extra.get("compiled")),
         }
 
 
@@ -157,23 +158,40 @@ class ModelLoader:
         self._loaded: dict[tuple, LoadedModel] = {}
 
     def load(
-        self, spec: str = DEFAULT_MODEL, *, device: str = "auto", progress: bool = True, tqdm_class=None
+        self,
+        spec: str = DEFAULT_MODEL,
+        *,
+        device: str = "auto",
+        progress: bool = True,
+        tqdm_class=None,
+        compile: bool = False,
     ) -> LoadedModel:
         """Load ``spec`` once; ``tqdm_class`` shows download progress (napari passes its own)."""
         device = pick_device(device)
         dtype = default_autocast_dtype(device)
-        key = (spec, device, str(dtype))
+        key = (spec, device, str(dtype), compile)
         if key not in self._loaded:
             self._loaded[key] = load_model(
-                spec, device=device, autocast_dtype=dtype, progress=progress, tqdm_class=tqdm_class
+                spec, device=device, autocast_dtype=dtype, progress=progress, tqdm_class=tqdm_class, compile=compile
             )
         return self._loaded[key]
 
 
 def load_model(
-    spec: str, *, device: str = "cpu", autocast_dtype=None, progress: bool = True, tqdm_class=None
+    spec: str,
+    *,
+    device: str = "cpu",
+    autocast_dtype=None,
+    progress: bool = True,
+    tqdm_class=None,
+    compile: bool = False,
 ) -> LoadedModel:
-    """Load ``spec`` (registry name, hub id, directory or ``random:NAME``) onto ``device``."""
+    """Load ``spec`` (registry name, hub id, directory or ``random:NAME``) onto ``device``.
+
+    ``compile=True`` wraps the image encoder and memory attention in ``torch.compile``: the
+    first frames pay the compilation (seconds to minutes), later frames run faster. Worth it
+    for long batch runs, not for interactive use (see docs/benchmarks.md); off by default.
+    """
     kind, target = resolve_spec(spec)
     if kind == "random":
         model, processor = build_random_model(target)
@@ -186,6 +204,8 @@ def load_model(
             directory, revision, source, model_id = Path(target), _hash_directory(Path(target)), "local", target
         model, processor = _load_directory(directory, label=model_id)
     model = model.to(device).eval()
+    if compile:
+        _compile_hot_parts(model)
     return LoadedModel(
         model=model,
         processor=processor,
@@ -197,7 +217,18 @@ def load_model(
         autocast_dtype=autocast_dtype,
         is_random=kind == "random",
         image_size=int(processor.target_size),
+        extra={"compiled": True} if compile else {},
     )
+
+
+def _compile_hot_parts(model) -> None:
+    """``torch.compile`` the two parts that take nearly all the time of a frame."""
+    import torch
+
+    for name in ("vision_encoder", "memory_attention"):
+        part = getattr(model, name, None)
+        if part is not None:
+            setattr(model, name, torch.compile(part))
 
 
 def cache_dir() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -15,6 +16,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..core.diskcache import default_root
 from ..core.models import DEFAULT_MODEL, REGISTRY, cached_models
 from ..napari._layer_source import frame_axes, layer_data
 from ._common import button, guard
@@ -129,11 +131,21 @@ class ModelPanel(QGroupBox):
         self.model_combo.addItem("random:sam2.1-tiny  (untrained, offline trial)", "random:sam2.1-tiny")
         self.model_combo.setCurrentIndex(self.model_combo.findData(DEFAULT_MODEL))
         self.device_combo.addItems(["auto", "cpu", "cuda", "mps"])
+        self.ahead_box = QCheckBox("encode frames ahead while idle")
+        self.ahead_box.setChecked(controller.encode_ahead)
+        self.ahead_box.setToolTip("Later clicks and propagation on encoded frames skip the image encoder")
+        self.disk_box = QCheckBox("keep encoded frames on disk")
+        self.disk_box.setChecked(controller.disk_cache)
+        self.disk_box.setToolTip(f"Reopening this stack skips the image encoder. Folder: {default_root()}")
+        self.ahead_box.toggled.connect(lambda on: guard(lambda: controller.set_caching(encode_ahead=on)))
+        self.disk_box.toggled.connect(lambda on: guard(lambda: controller.set_caching(disk_cache=on)))
         self.status = QLabel("not loaded: loads on the first click, or now")
         self.status.setWordWrap(True)
         form = QFormLayout()
         form.addRow("model", self.model_combo)
         form.addRow("device", self.device_combo)
+        form.addRow(self.ahead_box)
+        form.addRow(self.disk_box)
         form.addRow(button("Load model", self._on_load, "Download (first time) and load in the background"))
         form.addRow(self.status)
         self.setLayout(form)
