@@ -4,8 +4,10 @@
 
 Random weights in the real model shapes (speed does not depend on weight values). Compared
 paths run interleaved (A, B, A, B, ...) because per-frame times on shared machines vary by
-±25 %; each row reports medians. On this project's 2-core CPU the whole run takes about
-15 minutes. Results go to docs/benchmarks.md.
+±25 %; the engine-vs-raw, worker and compile rows go further and advance both paths in
+lockstep, one frame each in turn. Each row reports medians. On this project's 2-core CPU
+the whole run takes about 18 minutes. ``--device cuda`` (or ``auto`` with a GPU present)
+runs the same rows on a GPU. Results go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def reference_stream(loaded, video, clicks, *, start=0):
     import torch
 
     processor, model = loaded.processor, loaded.model
-    state = processor.init_video_session(video=np.repeat(video[..., None], 3, -1), inference_device="cpu")
+    state = processor.init_video_session(
+        video=np.repeat(video[..., None], 3, -1), inference_device=loaded.device, dtype=torch.float32
+    )
     for obj, frame, points in clicks:
         processor.add_inputs_to_inference_session(
             state,
@@ -54,9 +58,20 @@ def reference_stream(loaded, video, clicks, *, start=0):
             input_points=[[[[x, y] for y, x, _ in points]]],
             input_labels=[[[int(p) for *_, p in points]]],
         )
-        with torch.inference_mode():
+        with torch.inference_mode(), loaded.autocast():
             model(inference_session=state, frame_idx=frame)
-    return model.propagate_in_video_iterator(state, start_frame_idx=start)
+    return _autocast_iter(loaded, model.propagate_in_video_iterator(state, start_frame_idx=start))
+
+
+def _autocast_iter(loaded, iterator):
+    """Run each step of ``iterator`` under the model's autocast setting (bf16 on CUDA)."""
+    while True:
+        with loaded.autocast():
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item
 
 
 def reference_pass(loaded, video, clicks, *, start=0):
@@ -66,18 +81,22 @@ def reference_pass(loaded, video, clicks, *, start=0):
     setup = time.perf_counter() - t0
     for seconds, out in timed(iterator):
         times.append(seconds)
-        masks[out.frame_idx] = (out.pred_masks > 0).numpy()
+        masks[out.frame_idx] = (out.pred_masks > 0).cpu().numpy()
     return {"times": times, "masks": masks, "setup": setup}
 
 
 def timed(iterator):
-    """``(seconds, item)`` for each item of ``iterator``."""
+    """``(seconds, item)`` for each item of ``iterator`` (GPU work finished before the clock stops)."""
+    import torch
+
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     while True:
         t0 = time.perf_counter()
         try:
             item = next(iterator)
         except StopIteration:
             return
+        sync()
         yield time.perf_counter() - t0, item
 
 
@@ -327,7 +346,7 @@ def init(self, *args, **kwargs):
 
 session_module.TrackingSession.__init__ = init
 rc = main(["track", "{tmp}/s{n}.tif", "--prompts", "{tmp}/p.csv", "--out", "{tmp}/l{n}.tif",
-           "--model", "{model}", "--direction", "forward", "--quiet", "--device", "cpu"])
+           "--model", "{model}", "--direction", "forward", "--quiet", "--device", "{device}"])
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
 print("TRACKING_PEAK_KB", hwm)
 print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -341,7 +360,7 @@ def row_memory(args, model_dir):
 
     from napari_sam2.core.sample import make_timelapse
 
-    lengths = (args.frames, 3 * args.frames)
+    lengths = (args.memory_frames, 3 * args.memory_frames)
     peaks, overall = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in lengths:
@@ -349,7 +368,7 @@ def row_memory(args, model_dir):
             tifffile.imwrite(f"{tmp}/s{n}.tif", stack, imagej=True, metadata={"axes": "TYX"})
             Path(f"{tmp}/p.csv").write_text(f"object_id,frame,y,x,positive\n1,0,{CLICK[0]},{CLICK[1]},1\n")
             out = subprocess.run(
-                [sys.executable, "-c", _MEMORY_CHILD.format(tmp=tmp, n=n, model=model_dir)],
+                [sys.executable, "-c", _MEMORY_CHILD.format(tmp=tmp, n=n, model=model_dir, device=args.device)],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -372,9 +391,10 @@ def row_bf16(tiny, args):
 
     from napari_sam2.core.models import LoadedModel
 
-    # Report-only, and bf16 autocast is slow on CPUs without native bf16: 3 frames, once.
-    video = frames_uint8(3)
+    # Report-only, and bf16 autocast is slow on CPUs without native bf16: 2 frames, once.
+    video = frames_uint8(2)
     bf16 = LoadedModel(**{**tiny.__dict__, "autocast_dtype": torch.bfloat16})
+    tiny = LoadedModel(**{**tiny.__dict__, "autocast_dtype": None})  # fp32, also on CUDA
     fp, bf, agreement = [], [], []
     for _ in range(1):
         for loaded, times in ((tiny, fp), (bf16, bf)):
@@ -402,7 +422,7 @@ def row_compile(tiny, args, model_dir):
     """torch.compile of the image encoder and memory attention, against eager, in lockstep."""
     from napari_sam2.core.models import load_model
 
-    compiled = load_model(str(model_dir), device="cpu", compile=True)
+    compiled = load_model(str(model_dir), device=tiny.device, autocast_dtype=tiny.autocast_dtype, compile=True)
     video = frames_uint8(4)
     s = engine_session(compiled, video)
     s.add_points(1, 0, [CLICK])
@@ -445,7 +465,18 @@ def row_edgetam(tiny, args):
     from napari_sam2.core.models import LoadedModel, build_random_model
 
     model, processor = build_random_model("edgetam")
-    edgetam = LoadedModel(model, processor, "random:edgetam", "random", "random:edgetam", "-", "cpu", is_random=True)
+    model = model.to(tiny.device).eval()
+    edgetam = LoadedModel(
+        model,
+        processor,
+        "random:edgetam",
+        "random",
+        "random:edgetam",
+        "-",
+        tiny.device,
+        autocast_dtype=tiny.autocast_dtype,
+        is_random=True,
+    )
     video = frames_uint8(max(4, args.frames // 2))
     times = {"edgetam": [], "sam2.1-tiny": []}
     for _ in range(args.repeats):
@@ -542,16 +573,19 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=[], choices=ROWS)
     parser.add_argument("--shape", default="sam2.1-tiny", help="model shape (reduced: a quick check of the code)")
+    parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda or mps")
+    parser.add_argument("--memory-frames", type=int, default=6, help="stack lengths N and 3N for the memory row")
     args = parser.parse_args(argv)
     import torch
 
-    from napari_sam2.core.models import load_model, save_random_model
+    from napari_sam2.core.models import default_autocast_dtype, load_model, pick_device, save_random_model
 
     torch.set_num_threads(os.cpu_count() or 1)
+    args.device = pick_device(args.device)
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = save_random_model(args.shape, Path(tmp) / "model")
-        tiny = load_model(str(model_dir), device="cpu")
+        tiny = load_model(str(model_dir), device=args.device, autocast_dtype=default_autocast_dtype(args.device))
         results = []
         for name in ROWS:
             if name in args.skip:
@@ -576,6 +610,8 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(),
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
+            "device": args.device,
+            "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None,
             "python": platform.python_version(),
         },
         "settings": vars(args),

@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         "on the same stack skips the image encoder; needs zarr",
     )
     track.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="bf16 autocast: auto uses it on CUDA only (on CPUs without bf16 instructions it is slower)",
+    )
+    track.add_argument("--threads", type=int, help="torch CPU threads (default: NAPARI_SAM2_THREADS, else every core)")
+    track.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile the image encoder and memory attention: a slow start, then faster frames "
@@ -108,7 +115,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
     from .core import io
 
     _return_large_buffers_to_the_os()
-    from .core.models import ModelLoader
+    from .core.models import ModelLoader, set_torch_threads
     from .core.pipeline import apply_prompts, validate_prompts
     from .core.session import TrackingSession
 
@@ -124,7 +131,12 @@ def _cmd_track(args: argparse.Namespace) -> int:
         validate_prompts(source, points, boxes)
         if args.model.startswith("random:"):
             print("napari-sam2: WARNING: random weights; the masks are meaningless.", file=sys.stderr)
-        loaded = ModelLoader().load(args.model, device=args.device, progress=not args.quiet, compile=args.compile)
+        if args.threads is not None and args.threads < 1:
+            raise Sam2InputError(f"--threads must be at least 1, got {args.threads}.")
+        set_torch_threads(args.threads)
+        loaded = ModelLoader().load(
+            args.model, device=args.device, progress=not args.quiet, compile=args.compile, precision=args.precision
+        )
         # Each frame is visited once per pass, so cached features are never reused in batch:
         # keep about three 1024² frames (16 MiB each), and memory stays flat with stack length.
         # There are no correction clicks in batch, so no memory-conditioned features are kept.

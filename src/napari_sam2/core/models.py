@@ -143,10 +143,39 @@ def pick_device(name: str = "auto") -> str:
     return name
 
 
-def default_autocast_dtype(device: str):
-    """bf16 autocast on CUDA; fp32 (no autocast) elsewhere."""
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def torch_threads(requested: int | None = None) -> int:
+    """Threads for torch's intra-op pool: ``requested``, else NAPARI_SAM2_THREADS, else every core."""
+    import os
+
+    return int(requested or os.environ.get("NAPARI_SAM2_THREADS") or 0) or (os.cpu_count() or 1)
+
+
+def set_torch_threads(requested: int | None = None) -> int:
+    """Set torch's thread count in the calling thread, deliberately, not by inheritance."""
     import torch
 
+    threads = torch_threads(requested)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def default_autocast_dtype(device: str, precision: str = "auto"):
+    """The autocast dtype for ``precision``; ``auto`` is bf16 on CUDA and fp32 elsewhere.
+
+    On CPUs, bf16 autocast was 8x slower than fp32 on this project's test machine (no native
+    bf16 instructions), so ``auto`` never picks it there; ``bf16`` forces it.
+    """
+    import torch
+
+    if precision not in PRECISIONS:
+        raise Sam2InputError(f"Precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
     return torch.bfloat16 if device.startswith("cuda") else None
 
 
@@ -165,10 +194,11 @@ class ModelLoader:
         progress: bool = True,
         tqdm_class=None,
         compile: bool = False,
+        precision: str = "auto",
     ) -> LoadedModel:
         """Load ``spec`` once; ``tqdm_class`` shows download progress (napari passes its own)."""
         device = pick_device(device)
-        dtype = default_autocast_dtype(device)
+        dtype = default_autocast_dtype(device, precision)
         key = (spec, device, str(dtype), compile)
         if key not in self._loaded:
             self._loaded[key] = load_model(

@@ -12,19 +12,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..core.models import set_torch_threads
 
-def torch_threads() -> int:
-    """Threads for torch's intra-op pool: every core (override with NAPARI_SAM2_THREADS)."""
-    import os
-
-    return int(os.environ.get("NAPARI_SAM2_THREADS", 0)) or (os.cpu_count() or 1)
-
-
-def set_torch_threads() -> None:
-    """Set torch's thread count in the calling thread, deliberately, not by inheritance."""
-    import torch
-
-    torch.set_num_threads(torch_threads())
+__all__ = ["SerialWorker", "set_torch_threads"]
 
 
 class SerialWorker:

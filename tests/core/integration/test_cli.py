@@ -229,6 +229,7 @@ def _bad_inputs(tmp_path, sample):
         "constant": ([str(p / "constant.npy"), "--prompts", str(prompts)], "constant"),
         "unknown model": ([str(image), "--prompts", str(prompts), "--model", "sam9-huge"], "Unknown model"),
         "no prompts": ([str(image)], "Give prompts"),
+        "threads": ([str(image), "--prompts", str(prompts), "--threads", "0"], "--threads must be at least 1"),
         "cache folder": (
             [str(image), "--prompts", str(prompts), "--feature-cache", str(p / "exists.tif" / "cache")],
             "as the feature cache folder",
