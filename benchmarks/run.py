@@ -522,7 +522,7 @@ def row_worker(tiny, args):
     from napari_sam2.napari._serial_worker import set_torch_threads
 
     app = QApplication.instance() or QApplication([])
-    video = frames_uint8(max(4, args.frames // 2))
+    video = frames_uint8(args.frames)  # 2 repeats x 7 paired frames: single pairs range 0.87-1.21
     inside, outside, workers = [], [], []
     for _ in range(args.repeats):
         main_turn_done = threading.Event()

@@ -52,3 +52,19 @@ def test_high_res_masks_are_only_read_from_the_live_output():
 
     source = inspect.getsource(m)
     assert source.count('["high_res_masks"]') == 1  # current_out["high_res_masks"] in forward
+
+
+def test_tracked_outputs_are_only_looked_up_by_frame():
+    # SpillingOutputs (core.state) brings a spilled entry back on get / in / []; a release
+    # that iterates over every tracked output (values(), items()) would read them all back.
+    import re
+
+    from transformers.models.edgetam_video import modeling_edgetam_video as e
+    from transformers.models.sam2_video import modeling_sam2_video as m
+
+    for module in (m, e):
+        source = inspect.getsource(module)
+        uses = re.findall(r'\["non_cond_frame_outputs"\](\.\w+|\[)?', source)
+        assert uses, module.__name__
+        assert set(uses) <= {".get", "["}, (module.__name__, set(uses))
+        assert "_prepare_vision_features" in source  # used by TrackingSession.encode
