@@ -6,7 +6,7 @@ Random weights in the real model shapes (speed does not depend on weight values)
 paths run interleaved (A, B, A, B, ...) because per-frame times on shared machines vary by
 ±25 %; the engine-vs-raw, worker and compile rows go further and advance both paths in
 lockstep, one frame each in turn. Each row reports medians. On this project's 2-core CPU
-the whole run takes about 18 minutes. ``--device cuda`` (or ``auto`` with a GPU present)
+the whole run takes about 19 minutes. ``--device cuda`` (or ``auto`` with a GPU present)
 runs the same rows on a GPU. Results go to docs/benchmarks.md.
 """
 

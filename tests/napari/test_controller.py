@@ -186,10 +186,13 @@ def test_wrong_layers_are_clear_errors(qtbot):
 def test_frames_are_encoded_ahead_after_a_click_and_propagation_reuses_them(setup, reduced_model):
     _, controller, wait = setup
     assert controller.encode_ahead  # on by default
+    statuses = []
+    controller.listeners["status"].append(statuses.append)
     controller.add_object()
     controller.add_click([0, 40, 35])
     wait()
     assert len(controller.session.cache) == 8
+    assert statuses[-1] == f"{controller.model_status} — 8 of 8 frames encoded"
     with counting_encoder(reduced_model) as calls:
         controller.propagate("forward")
         wait()

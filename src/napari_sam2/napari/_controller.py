@@ -101,6 +101,13 @@ class TrackerController:
         self._emit("status", text)
 
     @property
+    def model_status(self) -> str:
+        loaded = self.loaded
+        if loaded is None:
+            return "model not loaded"
+        return f"{loaded.model_id} on {loaded.device}" + (" — random weights!" if loaded.is_random else "")
+
+    @property
     def busy(self) -> bool:
         """True while a propagation runs (previews queue; propagation blocks clicks)."""
         return self._jobs.kind == "propagate"
@@ -284,7 +291,7 @@ class TrackerController:
             if not todo:
                 return
             session.encode(todo[0])
-            yield ("status", f"Encoded frame {todo[0]} ahead ({len(todo) - 1} to go)")
+            yield ("encoded", (len(session.cache), len(session.source)))
 
     # -- objects ----------------------------------------------------------------------------
     def add_object(self, name: str | None = None) -> int:
@@ -473,9 +480,12 @@ class TrackerController:
             self._on_errored(value)
         elif kind == "status":
             self.status(value)
+        elif kind == "encoded":
+            done, total = value
+            self.status(f"{self.model_status} — {done} of {total} frames encoded")
         elif kind == "loaded":
             self.loaded = value
-            self.status(f"{value.model_id} on {value.device}" + (" — random weights!" if value.is_random else ""))
+            self.status(self.model_status)
         elif kind == "total":
             from napari.utils import progress
 
