@@ -175,6 +175,11 @@ class SpillingOutputs(MutableMapping):
     def __len__(self) -> int:
         return len(self._resident) + len(self._spilled)
 
+    def clear(self) -> None:
+        """Forget every entry; spilled ones release their place without being read back."""
+        for frame in list(self._resident) + list(self._spilled):
+            self._discard(frame)
+
     # -- introspection ------------------------------------------------------------------
     def resident_items(self):
         """Entries held in memory, without bringing spilled ones back."""

@@ -45,8 +45,9 @@ def test_file_slots_are_reused_and_released():
     for f in range(8):
         outputs[f] = _entry(f)
     assert store.file_bytes == size
+    reads = store.reads
     outputs.clear()
-    assert store.nbytes == 0 and len(outputs) == 0
+    assert store.nbytes == 0 and len(outputs) == 0 and store.reads == reads  # nothing read back
 
 
 def test_shared_tensors_and_small_ones_stay_in_memory():
