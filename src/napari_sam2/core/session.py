@@ -180,13 +180,13 @@ class TrackingSession:
         self._check_frame(frame)
         if frame in self.cache:
             return False
+        if self._scratch is None:
+            self._scratch = self._new_state(0, register=False)
+        misses = self.cache.misses
         with torch.inference_mode(), self.loaded.autocast():
-            if self.cache.get_vision_features(frame) is not None:  # from the disk tier
-                return False
-            if self._scratch is None:
-                self._scratch = self._new_state(0, register=False)
+            # Looks in the cache (and its disk tier) first, and runs the encoder on a miss.
             self.loaded.model._prepare_vision_features(self._scratch, frame, 1)
-        return True
+        return self.cache.misses > misses
 
     def encode_ahead_order(self, center: int, frame_range: tuple[int, int] | None = None) -> list[int]:
         """Frames still to encode, nearest to ``center`` first (later frames before earlier).
