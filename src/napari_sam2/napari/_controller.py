@@ -247,7 +247,7 @@ class TrackerController:
         if self.loaded is None:
             self.loaded = self._load()
             self._just_loaded = self.loaded
-        key = (id(source.data), repr(source.describe()), self.model_spec, self.device, self.disk_cache)
+        key = self._key_for(source)
         if self.session is None or key != self._session_key:
             if self.session is not None:
                 self.session.close()
@@ -259,6 +259,10 @@ class TrackerController:
             session = TrackingSession(self.loaded, source, feature_cache_mb=feature_cache_mb(), disk_cache=disk)
             self.session, self._session_key = session, key
         return self.session
+
+    def _key_for(self, source) -> tuple:
+        """Everything a session's features depend on: a different key needs a new session."""
+        return (id(source.data), repr(source.describe()), self.model_spec, self.device, self.disk_cache)
 
     def set_caching(self, *, encode_ahead: bool | None = None, disk_cache: bool | None = None) -> None:
         """Switch encoding ahead and the on-disk feature cache (a new session uses it)."""
@@ -279,7 +283,7 @@ class TrackerController:
         except Sam2InputError:
             return  # nothing valid to encode (a bad region, for example); clicks will say why
         session = self.session
-        same = session is not None and session.source.describe() == source.describe()
+        same = session is not None and self._key_for(source) == self._session_key
         if same and not session.encode_ahead_order(center):
             return  # everything that fits is encoded
         self._jobs.submit("encode", functools.partial(self._encode_task, source, center))
