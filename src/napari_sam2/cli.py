@@ -150,16 +150,12 @@ def _cmd_track(args: argparse.Namespace) -> int:
 
 
 def _feature_cache_dir(option: str | None) -> Path | None:
+    """Checked before the model loads, so a bad folder fails at once."""
     if not option:
         return None
-    from .core.diskcache import default_root
+    from .core.diskcache import default_root, usable_folder
 
-    folder = default_root() if option == "default" else Path(option)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise Sam2InputError(f"Cannot use {folder} as the feature cache folder: {exc.strerror}.") from None
-    return folder
+    return usable_folder(default_root() if option == "default" else option)
 
 
 def _check_output(out: Path, overwrite: bool) -> Path:

@@ -39,6 +39,16 @@ def default_root() -> Path:
     return Path(base) / "features"
 
 
+def usable_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed; a folder that cannot be made is a one-line user error."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Sam2InputError(f"Cannot use {folder} as the feature cache folder: {exc.strerror}.") from None
+    return folder
+
+
 def model_fingerprint(model: Any) -> str:
     """Hash of the model class, its configuration and a sample of its image-encoder weights."""
     h = hashlib.blake2b(digest_size=12)
@@ -74,11 +84,7 @@ class DiskFeatureCache:
     def __init__(self, root: str | os.PathLike, model_key: str, budget_bytes: float | None = None) -> None:
         _zarr()
         self.root = Path(root)
-        self.folder = self.root / model_key
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise Sam2InputError(f"Cannot use {self.folder} as a feature cache: {exc.strerror}.") from None
+        self.folder = usable_folder(self.root / model_key)
         self.budget_bytes = int(DEFAULT_BUDGET_GB * 2**30 if budget_bytes is None else budget_bytes)
         self.hits = 0
         self.writes = 0
