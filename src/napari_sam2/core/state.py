@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
@@ -44,6 +43,8 @@ class _Slot:
 class SpillStore:
     """Where spilled tensors go: CPU memory (``target="cpu"``) or an unlinked temporary file.
 
+    Used by one session, from one thread at a time (the session's own rule), so no lock.
+
     File slots are reused: every spilled tensor of a model has one of a few sizes, so a
     free list per size keeps the file as large as the most ever spilled at once.
     """
@@ -56,7 +57,6 @@ class SpillStore:
         self._file = tempfile.TemporaryFile(dir=directory) if target == "disk" else None  # noqa: SIM115
         self._end = 0
         self._free: dict[int, list[int]] = {}
-        self._lock = threading.Lock()
         self.nbytes = 0  # bytes currently spilled
         self.writes = 0
         self.reads = 0
@@ -72,12 +72,11 @@ class SpillStore:
         flat = tensor.detach().contiguous().view(-1)
         raw = flat.view(torch.uint8) if flat.element_size() > 1 else flat
         data = raw.cpu().numpy().tobytes()
-        with self._lock:
-            free = self._free.get(len(data))
-            if free:
-                offset = free.pop()
-            else:
-                offset, self._end = self._end, self._end + len(data)
+        free = self._free.get(len(data))
+        if free:
+            offset = free.pop()
+        else:
+            offset, self._end = self._end, self._end + len(data)
         os.pwrite(self._file.fileno(), data, offset)
         self.nbytes += len(data)
         self.writes += 1
@@ -89,13 +88,11 @@ class SpillStore:
 
         self.reads += 1
         if self.target == "cpu":
+            self.release(handle)
             device, tensor = handle
-            self.nbytes -= tensor.element_size() * tensor.nelement()
             return tensor.to(device)
         data = os.pread(self._file.fileno(), handle.nbytes, handle.offset)
-        with self._lock:
-            self._free.setdefault(handle.nbytes, []).append(handle.offset)
-        self.nbytes -= handle.nbytes
+        self.release(handle)
         tensor = torch.frombuffer(bytearray(data), dtype=handle.dtype).reshape(handle.shape)
         return tensor.to(handle.device)
 
@@ -104,8 +101,7 @@ class SpillStore:
         if self.target == "cpu":
             self.nbytes -= handle[1].element_size() * handle[1].nelement()
             return
-        with self._lock:
-            self._free.setdefault(handle.nbytes, []).append(handle.offset)
+        self._free.setdefault(handle.nbytes, []).append(handle.offset)
         self.nbytes -= handle.nbytes
 
     @property
