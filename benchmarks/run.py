@@ -112,6 +112,13 @@ def engine_session(loaded, video, **kwargs):
     return TrackingSession(loaded, FrameSource(video), **kwargs)
 
 
+def clicked_session(loaded, video, **kwargs):
+    """A session with one click on the first cell of frame 0 (object 1)."""
+    session = engine_session(loaded, video, **kwargs)
+    session.add_points(1, 0, [CLICK])
+    return session
+
+
 def engine_pass(session, direction="forward", **kwargs):
     times, masks = [], {}
     iterator = session.propagate(direction, **kwargs)
@@ -143,8 +150,7 @@ def row_engine_vs_reference(tiny, args):
     ratios, eng, ref, identical = [], [], [], True
     for _ in range(1):  # one lockstep pass: every frame is a paired sample
         reference = timed(reference_stream(tiny, video, [(1, 0, [(*CLICK, True)])]))
-        s = engine_session(tiny, video)
-        s.add_points(1, 0, [CLICK])
+        s = clicked_session(tiny, video)
         engine = timed(s.propagate("forward"))
         for i in range(args.frames):
             pair = (reference, engine) if i % 2 == 0 else (engine, reference)
@@ -176,8 +182,7 @@ def row_repropagation(tiny, args):
     video = frames_uint8(args.frames)
     speedups, identical = [], True
     for _ in range(once(args)):
-        s = engine_session(tiny, video, feature_cache_mb=1024)
-        s.add_points(1, 0, [CLICK])
+        s = clicked_session(tiny, video, feature_cache_mb=1024)
         first = engine_pass(s)  # features computed: the plain-session cost
         second = engine_pass(s)  # same prompts, features cached
         speedups.append(sum(first["times"]) / sum(second["times"]))
@@ -197,15 +202,12 @@ def row_disk_cache(tiny, args):
     video = frames_uint8(max(4, args.frames // 2))
     plain, reopened, identical = [], [], True
     with tempfile.TemporaryDirectory() as folder:
-        first = engine_session(tiny, video, disk_cache=folder)
-        first.add_points(1, 0, [CLICK])
+        first = clicked_session(tiny, video, disk_cache=folder)
         written = engine_pass(first)
         for _ in range(once(args)):
-            s = engine_session(tiny, video)
-            s.add_points(1, 0, [CLICK])
+            s = clicked_session(tiny, video)
             plain.append(sum(engine_pass(s)["times"]))
-            s = engine_session(tiny, video, disk_cache=folder)
-            s.add_points(1, 0, [CLICK])
+            s = clicked_session(tiny, video, disk_cache=folder)
             run = engine_pass(s)
             reopened.append(sum(run["times"]))
             identical &= all(np.array_equal(run["masks"][f], written["masks"][f]) for f in run["masks"])
@@ -233,8 +235,7 @@ def row_half_features(tiny, args):
     video = frames_uint8(3)
     runs = {}
     for dtype in (None, torch.float16):
-        s = engine_session(tiny, video, feature_cache_mb=1024, feature_dtype=dtype)
-        s.add_points(1, 0, [CLICK])
+        s = clicked_session(tiny, video, feature_cache_mb=1024, feature_dtype=dtype)
         engine_pass(s)
         runs[dtype] = (engine_pass(s)["masks"], sum(s.cache._sizes.values()) / len(video) / 2**20)
     (full, full_mib), (half, half_mib) = runs[None], runs[torch.float16]
@@ -257,8 +258,7 @@ def row_correction(tiny, args):
     fix = (CLICK[0] + 30, CLICK[1] + 3 * middle, False)
     fast, slow = [], []
     for _ in range(args.repeats):
-        s = engine_session(tiny, video, feature_cache_mb=1024)
-        s.add_points(1, 0, [CLICK])
+        s = clicked_session(tiny, video, feature_cache_mb=1024)
         engine_pass(s)
         t0 = time.perf_counter()
         s.add_points(1, middle, [fix])
@@ -280,8 +280,7 @@ def row_correction(tiny, args):
 
 def row_clicks(tiny, args):
     video = frames_uint8(max(4, args.frames // 2))
-    s = engine_session(tiny, video, feature_cache_mb=1024)
-    s.add_points(1, 0, [CLICK])
+    s = clicked_session(tiny, video, feature_cache_mb=1024)
     engine_pass(s)
     cached, uncached, correction = [], [], []
     for i in range(args.repeats):
@@ -411,8 +410,7 @@ def row_bf16(tiny, args):
     fp, bf, agreement = [], [], []
     for _ in range(1):
         for loaded, times in ((tiny, fp), (bf16, bf)):
-            s = engine_session(loaded, video)
-            s.add_points(1, 0, [CLICK])
+            s = clicked_session(loaded, video)
             run = engine_pass(s)
             times.append(per_frame(run))
             if loaded is tiny:
@@ -438,15 +436,13 @@ def row_compile(tiny, args, model_dir):
     compiled = load_model(str(model_dir), device=tiny.device, autocast_dtype=tiny.autocast_dtype, compile=True)
     video = frames_uint8(4)
     t0 = time.perf_counter()
-    s = engine_session(compiled, video[:2])  # a click and one tracked frame pay the compilation
-    s.add_points(1, 0, [CLICK])
+    s = clicked_session(compiled, video[:2])  # a click and one tracked frame pay the compilation
     first = engine_pass(s)
     first_pass = time.perf_counter() - t0
     eager_times, compiled_times, differ = [], [], 0
     sessions = {}
     for name, loaded in (("eager", tiny), ("compiled", compiled)):
-        sessions[name] = engine_session(loaded, video)
-        sessions[name].add_points(1, 0, [CLICK])
+        sessions[name] = clicked_session(loaded, video)
     streams = {name: timed(session.propagate("forward")) for name, session in sessions.items()}
     for i in range(len(video)):
         order = ("eager", "compiled") if i % 2 == 0 else ("compiled", "eager")
@@ -494,8 +490,7 @@ def row_edgetam(tiny, args):
     times = {"edgetam": [], "sam2.1-tiny": []}
     for _ in range(once(args)):
         for name, loaded in (("edgetam", edgetam), ("sam2.1-tiny", tiny)):
-            s = engine_session(loaded, video)
-            s.add_points(1, 0, [CLICK])
+            s = clicked_session(loaded, video)
             times[name].append(per_frame(engine_pass(s)))
     ratio = statistics.median(times["sam2.1-tiny"]) / statistics.median(times["edgetam"])
     return {
@@ -526,9 +521,7 @@ def row_worker(tiny, args):
     inside, outside, workers = [], [], []
     for _ in range(args.repeats):
         main_turn_done = threading.Event()
-        s_in, s_out = engine_session(tiny, video), engine_session(tiny, video)
-        s_in.add_points(1, 0, [CLICK])
-        s_out.add_points(1, 0, [CLICK])
+        s_in, s_out = clicked_session(tiny, video), clicked_session(tiny, video)
 
         def task(session=s_in, times=inside, turn=main_turn_done):
             set_torch_threads()
