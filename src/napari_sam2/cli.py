@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core.errors import Sam2InputError
+from .core.errors import Sam2FileError, Sam2InputError
 
+EXIT_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 _FRAME_LETTERS = "TZQIR"
@@ -90,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Sam2InputError as exc:
         print(f"napari-sam2: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Sam2FileError as exc:
+        print(f"napari-sam2: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 # -- track ----------------------------------------------------------------------------------
@@ -115,38 +119,70 @@ def _cmd_track(args: argparse.Namespace) -> int:
     from .core import io
 
     _return_large_buffers_to_the_os()
-    from .core.models import ModelLoader, set_torch_threads
-    from .core.pipeline import apply_prompts, validate_prompts
-    from .core.session import TrackingSession
+    from .core.labels import label_dtype
+    from .core.models import resolve_spec
 
-    out = _check_output(Path(args.out), args.overwrite)
+    # Everything that can be checked is checked before the model loads, and before the
+    # labels file is laid out (which also proves the output folder is writable).
+    out = io.check_outputs(args.out, inputs=(args.input, args.prompts, args.boxes), overwrite=args.overwrite)
     disk = _feature_cache_dir(args.feature_cache)
     if not args.prompts and not args.boxes:
         raise Sam2InputError("Give prompts with --prompts and/or --boxes.")
+    if args.threads is not None and args.threads < 1:
+        raise Sam2InputError(f"--threads must be at least 1, got {args.threads}.")
+    resolve_spec(args.model)
     image = io.read_image(args.input)
+    writer = None
     try:
         source, letter = _frame_source(image, args)
         points = io.read_point_prompts(args.prompts, frame_axis=_points_frame_axis(source)) if args.prompts else []
         boxes = io.read_box_prompts(args.boxes) if args.boxes else []
-        validate_prompts(source, points, boxes)
-        if args.model.startswith("random:"):
-            print("napari-sam2: WARNING: random weights; the masks are meaningless.", file=sys.stderr)
-        if args.threads is not None and args.threads < 1:
-            raise Sam2InputError(f"--threads must be at least 1, got {args.threads}.")
-        set_torch_threads(args.threads)
-        loaded = ModelLoader().load(
-            args.model, device=args.device, progress=not args.quiet, compile=args.compile, precision=args.precision
+        _validate_run(source, points, boxes, args)
+        shape = (len(source), *source.full_frame_shape)
+        dtype = label_dtype(max(r.object_id for r in [*points, *boxes]))
+        writer = io.LabelsTiffWriter(
+            out, shape=shape, dtype=dtype, frame_axis_letter=letter, scale=image.scale, unit=image.unit
         )
-        # Each frame is visited once per pass, so cached features are never reused in batch:
-        # keep about three 1024² frames (16 MiB each), and memory stays flat with stack length.
-        # There are no correction clicks in batch, so no memory-conditioned features are kept.
-        session = TrackingSession(
-            loaded, source, feature_cache_mb=CLI_FEATURE_CACHE_MB, conditioned_cache_mb=0, disk_cache=disk
-        )
-        apply_prompts(session, points, boxes)
-        return _run_and_write(session, image, letter, out, args)
+        session = _open_session(source, points, boxes, disk, args)
+        written, writer = writer, None  # from here on, _run_and_write commits or discards it
+        return _run_and_write(session, written, out, args)
     finally:
+        if writer is not None:
+            writer.discard()
         image.close()
+
+
+def _validate_run(source, points, boxes, args) -> None:
+    """Prompts, frame range and start frame against the stack, before any model work."""
+    from .core.pipeline import validate_prompts
+    from .core.session import plan_passes
+
+    validate_prompts(source, points, boxes)
+    start = args.start if args.start is not None else min(r.frame for r in [*points, *boxes])
+    plan_passes(len(source), args.direction, start=start, frame_range=args.range)
+
+
+def _open_session(source, points, boxes, disk, args):
+    from .core.models import ModelLoader, quiet_third_party, set_torch_threads
+    from .core.pipeline import apply_prompts
+    from .core.session import TrackingSession
+
+    if args.model.startswith("random:"):
+        print("napari-sam2: WARNING: random weights; the masks are meaningless.", file=sys.stderr)
+    if args.quiet:
+        quiet_third_party()
+    set_torch_threads(args.threads)
+    loaded = ModelLoader().load(
+        args.model, device=args.device, progress=not args.quiet, compile=args.compile, precision=args.precision
+    )
+    # Each frame is visited once per pass, so cached features are never reused in batch:
+    # keep about three 1024² frames (16 MiB each), and memory stays flat with stack length.
+    # There are no correction clicks in batch, so no memory-conditioned features are kept.
+    session = TrackingSession(
+        loaded, source, feature_cache_mb=CLI_FEATURE_CACHE_MB, conditioned_cache_mb=0, disk_cache=disk
+    )
+    apply_prompts(session, points, boxes)
+    return session
 
 
 def _feature_cache_dir(option: str | None) -> Path | None:
@@ -158,17 +194,9 @@ def _feature_cache_dir(option: str | None) -> Path | None:
     return usable_folder(default_root() if option == "default" else option)
 
 
-def _check_output(out: Path, overwrite: bool) -> Path:
-    if out.suffix.lower() not in (".tif", ".tiff"):
-        raise Sam2InputError(f"The output {out} must end in .tif or .tiff.")
-    if out.exists() and not overwrite:
-        raise Sam2InputError(f"{out} already exists; pass --overwrite to replace it.")
-    if not out.parent.exists():
-        raise Sam2InputError(f"The output folder {out.parent} does not exist.")
-    return out
-
-
 def _frame_source(image, args):
+    import numpy as np
+
     from .core.frames import FrameSource
 
     shape, axes = tuple(image.data.shape), image.axes
@@ -180,7 +208,14 @@ def _frame_source(image, args):
                 break
         rgb = "S" in axes
     frame_axis = args.axis if args.axis is not None else _default_frame_axis(shape, axes, channel_axis)
-    held = dict(_parse_hold(h) for h in args.hold)
+    held: dict[int, int] = {}
+    for text in args.hold:
+        axis, index = _parse_hold(text)
+        if axis in held:
+            raise Sam2InputError(f"Axis {axis} is held twice (--hold {text}); hold each axis once.")
+        held[axis] = index
+    if args.contrast_limits and np.dtype(image.data.dtype) == np.uint8:
+        raise Sam2InputError("--contrast-limits applies to 16-bit and float data; 8-bit data goes to SAM 2 as it is.")
     channels = args.channel
     if rgb and channels is None:
         channels = [0, 1, 2] if shape[channel_axis] >= 3 else [0]
@@ -193,6 +228,7 @@ def _frame_source(image, args):
         rgb=False if channel_axis is not None else None,
         contrast_limits=tuple(args.contrast_limits) if args.contrast_limits else None,
         roi=tuple(args.roi) if args.roi else None,
+        origin=str(args.input),
     )
     letter = axes[frame_axis] if axes and frame_axis is not None and len(axes) == len(shape) else "T"
     return source, letter
@@ -225,31 +261,34 @@ def _points_frame_axis(source) -> int:
     return skipped.index(source.frame_axis)
 
 
-def _run_and_write(session, image, letter: str, out: Path, args) -> int:
+def _run_and_write(session, writer, out: Path, args) -> int:
+    """Track, writing each finished frame; commit the TIFF + JSON pair however the run ends.
+
+    Ctrl-C or SIGTERM: finished frames kept, status 130. A file that cannot be read mid-run
+    (damaged data): finished frames kept, one line, status 1. The output cannot be written
+    (disk full): nothing is left behind, one line, status 1. A bug: finished frames kept,
+    then the traceback.
+    """
     from .core import io
-    from .core.labels import label_dtype, merge_result
+    from .core.errors import Sam2FileError
+    from .core.labels import merge_result
     from .core.pipeline import provenance
 
-    source = session.source
-    shape = (len(source), *source.full_frame_shape)
-    dtype = label_dtype(max(session.object_ids))
-    writer = io.LabelsTiffWriter(
-        out, shape=shape, dtype=dtype, frame_axis_letter=letter, scale=image.scale, unit=image.unit
-    )
-    settings = _settings(args)
     done: set[int] = set()
     status, code, error = "complete", 0, None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for result in _with_progress(
-            session.propagate(args.direction, start=args.start, frame_range=args.range), session, args
-        ):
+        for result in _with_progress(session, args):
             plane = writer.read_frame(result.frame)
             merge_result(plane, result)
             writer.write_frame(result.frame, plane)
             done.add(result.frame)
     except KeyboardInterrupt:
         status, code = "interrupted", EXIT_INTERRUPTED
+    except Sam2FileError as exc:
+        if not Path(writer.tmp).exists():
+            raise  # the output itself failed: nothing to keep
+        status, code, error = f"failed: {exc}", EXIT_FAILED, exc
     except Sam2InputError:
         writer.discard()
         raise
@@ -257,29 +296,37 @@ def _run_and_write(session, image, letter: str, out: Path, args) -> int:
         status, error = f"failed: {type(exc).__name__}: {exc}", exc
     finally:
         signal.signal(signal.SIGTERM, previous)
-    complete = status == "complete"
+    n = len(session.source)
+    complete = status == "complete" and len(done) == len(_planned_frames(session, args))
+    settings = _settings(args)
     sidecar = provenance(session=session, settings=settings, frames_done=sorted(done), complete=complete, status=status)
     writer.commit(sidecar, io.sidecar_path(out))
     if error is not None:
         raise error
-    _report(out, done, len(source), status)
+    _report(out, done, n, status)
     return code
+
+
+def _planned_frames(session, args) -> set[int]:
+    start = args.start if args.start is not None else session.default_start()
+    return {f for _, order in session.plan(args.direction, start=start, frame_range=args.range) for f in order}
 
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _with_progress(results, session, args):
+def _with_progress(session, args):
+    """The session's results, with a progress bar fed by the session's own count."""
     from tqdm import tqdm
 
-    start = args.start if args.start is not None else session.default_start()
-    passes = session.plan(args.direction, start=start, frame_range=args.range)
-    total = sum(len(order) for _, order in passes)
-    with tqdm(total=total, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet) as bar:
-        for result in results:
-            bar.update(1)
-            yield result
+    with tqdm(unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield from session.propagate(args.direction, start=args.start, frame_range=args.range, progress=progress)
 
 
 def _settings(args) -> dict:

@@ -93,13 +93,14 @@ def test_rgb_and_dask_layers(make_tracker):
     assert_meaningful(controller.labels_layer.data[1] == 1)
 
 
-def test_prompt_outside_the_image_is_a_notification(make_tracker, monkeypatch):
+def test_a_click_outside_the_image_is_refused_and_does_not_stay(make_tracker):
     _, controller, wait = make_tracker(moving_blob_stack(3))
-    messages = []
-    monkeypatch.setattr("napari_sam2.napari._controller.notify", lambda m, error=False: messages.append(m))
-    controller.add_click([0, 40, 500])
+    with pytest.raises(Sam2InputError, match="outside the 90x140 image"):
+        controller.add_click([0, 40, 500])
+    assert len(controller.points_layer.data) == 0  # nothing stray left to block later clicks
+    controller.add_click([0, 40, 35])
     wait()
-    assert messages and "outside the 90x140 image" in messages[0]
+    assert_meaningful(controller.labels_layer.data[0] == controller.selected_object)
 
 
 def test_quality_flags_and_plain_messages():

@@ -1,17 +1,30 @@
-"""The one exception type for user mistakes.
+"""The exception types whose messages are for people, not tracebacks.
 
-Everything the user can get wrong (a missing file, a prompt outside the image, an unknown
-model, a constant stack) raises :class:`Sam2InputError` with a message a biologist
-understands. The CLI prints it on one line and the plugin shows it as a notification; any
-other exception is a bug and keeps its traceback.
+* :class:`Sam2InputError`: everything the user can get wrong (a missing file, a prompt
+  outside the image, an unknown model, a constant stack), found before anything is written.
+  The CLI exits with status 2.
+* :class:`Sam2FileError`: a file could not be read or written while working (damaged data
+  inside a valid container, a full disk, a read-only folder). The message names the file and
+  the cause; the CLI exits with status 1 and keeps what was finished.
+
+Both subclass :class:`Sam2Error`: the CLI prints its message on one line and the plugin shows
+it as a notification. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 
-class Sam2InputError(ValueError):
+class Sam2Error(Exception):
+    """A problem explained in one plain sentence."""
+
+
+class Sam2InputError(Sam2Error, ValueError):
     """A problem with the user's input, explained in one plain sentence."""
 
 
 class ModelUnavailableError(Sam2InputError):
     """The model cannot be loaded: offline and not cached, unknown, or a corrupt directory."""
+
+
+class Sam2FileError(Sam2Error):
+    """A file could not be read or written while working; the message names it and the cause."""

@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Sam2InputError
+from .errors import Sam2Error, Sam2FileError, Sam2InputError
 
 #: Percentiles used for default contrast limits of non-uint8 data.
 DEFAULT_PERCENTILES = (0.5, 99.8)
 #: How many frames, evenly strided, are read to estimate contrast limits.
 CONTRAST_SAMPLE_FRAMES = 16
+MIN_FRAME_SIZE = 8  # pixels; smaller frames mean nothing to the model (and ROIs are held to it too)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ class FrameSource:
         rgb: bool | None = None,
         contrast_limits: tuple[float, float] | None = None,
         roi: Roi | tuple[int, int, int, int] | None = None,
+        origin: str | None = None,
     ) -> None:
+        self.origin = origin
         shape = tuple(int(s) for s in getattr(data, "shape", ()))
         if len(shape) < 2:
             raise Sam2InputError(f"Expected an image with at least 2 dimensions, got shape {shape}.")
@@ -101,6 +104,12 @@ class FrameSource:
                 )
         self.held = _resolve_held(shape, held, self.frame_axis, self.spatial_axes, self._channel_axis)
         self.full_frame_shape = (shape[self.spatial_axes[0]], shape[self.spatial_axes[1]])
+        if min(self.full_frame_shape) < MIN_FRAME_SIZE:
+            h, w = self.full_frame_shape
+            raise Sam2InputError(
+                f"Frames of {h}x{w} pixels are too small for SAM 2 (at least {MIN_FRAME_SIZE}x{MIN_FRAME_SIZE}); "
+                "check --axis and the channel axis."
+            )
         self.roi = _resolve_roi(roi, self.full_frame_shape)
         self.n_frames = 1 if self.frame_axis is None else shape[self.frame_axis]
         self.is_uint8 = self.dtype == np.uint8
@@ -158,7 +167,14 @@ class FrameSource:
                 index.append(slice(None))
             else:
                 index.append(self.held[axis])
-        frame = np.asarray(self.data[tuple(index)])
+        try:
+            frame = np.asarray(self.data[tuple(index)])
+        except (Sam2Error, MemoryError):
+            raise
+        except Exception as exc:  # a damaged file: any decoder's error type
+            what = self.origin or "the image"
+            detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise Sam2FileError(f"Cannot read frame {i} of {what}; the file looks damaged ({detail}).") from exc
         if self._channel_axis is not None:
             # After integer indexing only the spatial and channel axes remain, in order.
             kept = sorted((*self.spatial_axes, self._channel_axis))
@@ -224,12 +240,20 @@ def _resolve_channels(shape, channel_axis, channels, rgb):
 
 
 def _resolve_held(shape, held, frame_axis, spatial_axes, channel_axis) -> dict[int, int]:
-    held = {_normalise_axis(int(a), len(shape)): int(i) for a, i in (held or {}).items()}
+    held = held or {}
+    normalised = {_normalise_axis(int(a), len(shape)): int(i) for a, i in held.items()}
+    if len(normalised) != len(held):
+        raise Sam2InputError(f"The same axis is held twice ({sorted(held)}); hold each axis once.")
+    names = {frame_axis: "the propagated axis", channel_axis: "the channel axis"}
+    names.update({a: "a spatial (Y or X) axis" for a in spatial_axes})
+    for axis in normalised:
+        if axis in names:
+            raise Sam2InputError(f"Axis {axis} is {names[axis]}; only the other axes can be held at an index.")
     result = {}
     for axis, size in enumerate(shape):
-        if axis in (frame_axis, channel_axis, *spatial_axes):
+        if axis in names:
             continue
-        index = held.get(axis, 0)
+        index = normalised.get(axis, 0)
         if not 0 <= index < size:
             raise Sam2InputError(f"Index {index} is outside axis {axis}, which has {size} entries.")
         result[axis] = index

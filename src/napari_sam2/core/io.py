@@ -5,15 +5,15 @@
 * Prompts: ``object_id,frame,y,x,positive``; boxes: ``object_id,frame,y0,x0,y1,x1``.
   napari's own Points-layer CSV export (``index,axis-0,axis-1,...`` plus feature columns
   ``object_id`` and ``positive``) is read too.
-* Labels are written frame by frame into a temporary TIFF beside the target and renamed
-  into place only when :meth:`LabelsTiffWriter.commit` runs, so a crash never leaves a
-  half-written file under the final name. ImageJ-compatible for uint16.
+* Label outputs (TIFF + JSON) are written by :mod:`.outputs`, which guards the inputs and
+  keeps the pair consistent; the names are re-exported here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -53,26 +53,41 @@ def read_image(path: str | os.PathLike) -> ImageInput:
     if suffix in (".tif", ".tiff"):
         return _read_tiff(path)
     if suffix == ".npy":
-        try:
-            return ImageInput(np.load(path, mmap_mode="r", allow_pickle=False))
+        try:  # never unpickle: an .npy of Python objects is refused, not executed
+            return _checked(ImageInput(np.load(path, mmap_mode="r", allow_pickle=False)), path)
         except (ValueError, OSError) as exc:
             raise Sam2InputError(f"{path} is not a readable .npy image ({exc}).") from exc
     if suffix == ".zarr" or (path.is_dir() and any((path / n).exists() for n in (".zarray", "zarr.json"))):
-        return _read_zarr(path)
+        return _checked(_read_zarr(path), path)
     raise Sam2InputError(f"{path}: unsupported input; use one of {', '.join(IMAGE_SUFFIXES)}.")
+
+
+def _checked(image: ImageInput, path: Path) -> ImageInput:
+    """Refuse arrays that cannot be an image: strings, objects, complex numbers."""
+    dtype = np.dtype(image.data.dtype)
+    if dtype.kind not in "biuf":
+        image.close()
+        raise Sam2InputError(f"{path} holds {dtype} values, not image intensities (numbers).")
+    return image
 
 
 def _read_tiff(path: Path) -> ImageInput:
     import tifffile
 
     try:
-        tif = tifffile.TiffFile(path)
+        with _tifffile_logging_as_errors() as problems:
+            tif = tifffile.TiffFile(path)
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
         raise Sam2InputError(f"{path} is not a readable TIFF image ({exc}).") from exc
     try:
-        series = tif.series[0]
-        axes = series.axes
-        scale, unit = _tiff_scale(tif)
+        with _tifffile_logging_as_errors() as more:
+            series = tif.series[0]
+            axes = series.axes
+            scale, unit = _tiff_scale(tif)
+        _check_declared_shape(tif, series, path, problems + more)
+    except Sam2InputError:
+        tif.close()
+        raise
     except Exception as exc:  # tifffile raises many types for damaged files
         tif.close()
         raise Sam2InputError(f"{path} is not a readable TIFF image ({exc}).") from exc
@@ -82,7 +97,7 @@ def _read_tiff(path: Path) -> ImageInput:
         import zarr
 
         data = zarr.open(series.aszarr(), mode="r")
-        return ImageInput(data, axes, scale, unit, handle=tif)
+        return _checked(ImageInput(data, axes, scale, unit, handle=tif), path)
     except ImportError:
         pass
     try:
@@ -90,7 +105,40 @@ def _read_tiff(path: Path) -> ImageInput:
     except (ValueError, OSError):
         data = series.asarray()  # compressed and no zarr: the whole stack is decoded once
     tif.close()
-    return ImageInput(data, axes, scale, unit)
+    return _checked(ImageInput(data, axes, scale, unit), path)
+
+
+@contextlib.contextmanager
+def _tifffile_logging_as_errors():
+    """Collect what tifffile logs about a damaged file instead of letting it print."""
+    problems: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            problems.append(record.getMessage())
+
+    logger = logging.getLogger("tifffile")
+    handler, propagate = _Collect(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield problems
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _check_declared_shape(tif, series, path: Path, problems: list[str]) -> None:
+    """A TIFF whose declared size disagrees with what the file holds is damaged (truncated)."""
+    declared = (tif.imagej_metadata or {}).get("images") if tif.is_imagej else None
+    planes = int(np.prod(series.shape[: -2 - (1 if series.axes.endswith("S") else 0)] or (1,)))
+    size = path.stat().st_size
+    end = series.dataoffset + series.nbytes if series.dataoffset is not None else None
+    if (declared and int(declared) > planes) or (end is not None and end > size):
+        detail = f"it declares {declared or series.shape} images but holds {planes}" if declared else "it is truncated"
+        raise Sam2InputError(f"{path} is damaged: {detail}.")
+    if problems and any("corrupt" in p or "invalid" in p for p in problems):
+        raise Sam2InputError(f"{path} is damaged: {problems[0].split('>')[-1].strip()}.")
 
 
 def _tiff_scale(tif) -> tuple[dict[str, float], str | None]:
@@ -263,108 +311,29 @@ def write_box_prompts(path: str | os.PathLike, boxes: list[BoxRow]) -> None:
 
 
 # -- outputs --------------------------------------------------------------------------------
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+# Label TIFF + JSON writing lives in :mod:`.outputs`; these names are kept here for callers.
+from .outputs import (  # noqa: E402
+    LabelsTiffWriter,
+    atomic_write_text,
+    check_outputs,
+    read_sidecar,
+    sidecar_path,
+    write_json,
+)
 
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    tmp = _temp_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_json(path: str | os.PathLike, payload: dict) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value: Any):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-class LabelsTiffWriter:
-    """A label stack on disk that appears under its final name only on :meth:`commit`.
-
-    The TIFF is laid out once (tifffile writes a contiguous file), then frames are read and
-    written with ``pread``/``pwrite``: no frame stays mapped in memory, so the process does
-    not grow with the stack (a memory map would keep every touched page resident).
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        *,
-        shape: tuple[int, int, int],
-        dtype: np.dtype,
-        frame_axis_letter: str = "T",
-        scale: dict[str, float] | None = None,
-        unit: str | None = None,
-    ) -> None:
-        import tifffile
-
-        self.path = Path(path)
-        self.tmp = _temp_path(self.path)
-        letter = frame_axis_letter if frame_axis_letter in ("T", "Z") else "T"
-        layout = tifffile.memmap(
-            self.tmp, shape=shape, dtype=np.dtype(dtype), **_tiff_kwargs(dtype, letter, scale, unit)
-        )
-        self.shape, self.dtype, self._offset = tuple(shape), layout.dtype, int(layout.offset)
-        del layout
-        self._frame_bytes = int(np.prod(shape[1:])) * self.dtype.itemsize
-        self._fd: int | None = os.open(self.tmp, os.O_RDWR)
-
-    def read_frame(self, index: int) -> np.ndarray:
-        data = os.pread(self._fd, self._frame_bytes, self._offset + index * self._frame_bytes)
-        return np.frombuffer(data, dtype=self.dtype).reshape(self.shape[1:]).copy()
-
-    def write_frame(self, index: int, plane: np.ndarray) -> None:
-        data = np.ascontiguousarray(plane, dtype=self.dtype).tobytes()
-        os.pwrite(self._fd, data, self._offset + index * self._frame_bytes)
-
-    def commit(self, sidecar: dict | None = None, sidecar_path: str | os.PathLike | None = None) -> None:
-        """Flush, write the sidecar JSON, then move the TIFF into place."""
-        os.fsync(self._fd)
-        self._close()
-        if sidecar is not None:
-            write_json(sidecar_path or self.path.with_suffix(".json"), sidecar)
-        os.replace(self.tmp, self.path)
-
-    def discard(self) -> None:
-        self._close()
-        self.tmp.unlink(missing_ok=True)
-
-    def _close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def _tiff_kwargs(dtype, letter: str, scale: dict[str, float] | None, unit: str | None) -> dict[str, Any]:
-    scale = scale or {}
-    kwargs: dict[str, Any] = {}
-    if "X" in scale and "Y" in scale:
-        kwargs["resolution"] = (1.0 / scale["X"], 1.0 / scale["Y"])
-    if np.dtype(dtype) == np.uint16:
-        metadata: dict[str, Any] = {"axes": f"{letter}YX"}
-        if unit:
-            metadata["unit"] = unit
-        if letter in scale:
-            metadata["spacing" if letter == "Z" else "finterval"] = scale[letter]
-        kwargs.update(imagej=True, metadata=metadata)
-    else:
-        kwargs.update(metadata={"axes": f"{letter}YX"})
-    return kwargs
-
-
-def sidecar_path(labels_path: str | os.PathLike) -> Path:
-    """``labels.tif`` -> ``labels.json``."""
-    return Path(labels_path).with_suffix(".json")
+__all__ = [
+    "BoxRow",
+    "ImageInput",
+    "LabelsTiffWriter",
+    "PointRow",
+    "atomic_write_text",
+    "check_outputs",
+    "read_box_prompts",
+    "read_image",
+    "read_point_prompts",
+    "read_sidecar",
+    "sidecar_path",
+    "write_box_prompts",
+    "write_json",
+    "write_point_prompts",
+]

@@ -179,6 +179,22 @@ def default_autocast_dtype(device: str, precision: str = "auto"):
     return torch.bfloat16 if device.startswith("cuda") else None
 
 
+def quiet_third_party() -> None:
+    """Silence transformers' and the hub's progress bars, logging and warnings (``--quiet``)."""
+    import logging
+    import warnings
+
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    disable_progress_bars()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    for name in ("transformers", "huggingface_hub", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"(transformers|huggingface_hub|torch|timm)(\.|$)")
+
+
 # -- loading --------------------------------------------------------------------------------
 class ModelLoader:
     """Loads models on first use and keeps them by ``(spec, device, dtype)``."""

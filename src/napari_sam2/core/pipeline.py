@@ -16,11 +16,17 @@ from typing import Any
 from .errors import Sam2InputError
 from .frames import FrameSource
 from .io import BoxRow, PointRow
-from .session import Point, TrackingSession
+from .session import Point, TrackingSession, box_corners
 
 
 def validate_prompts(source: FrameSource, points: list[PointRow], boxes: list[BoxRow]) -> None:
-    """Raise :class:`Sam2InputError` for a prompt on a missing frame or outside the image."""
+    """Raise :class:`Sam2InputError` for any prompt the session would refuse later.
+
+    A prompt on a missing frame or outside the image (or region), an object id too large
+    for a label image, or two boxes for one object on one frame.
+    """
+    from .labels import label_dtype
+
     if not points and not boxes:
         raise Sam2InputError("No prompts were given: add at least one point or box.")
     n = len(source)
@@ -31,13 +37,15 @@ def validate_prompts(source: FrameSource, points: list[PointRow], boxes: list[Bo
                     f"A {kind} of object {row.object_id} is on frame {row.frame}, "
                     f"but the stack has frames 0 to {n - 1}."
                 )
-            corners = [(row.y, row.x)] if kind == "point" else [(row.y0, row.x0), (row.y1 - 1e-3, row.x1 - 1e-3)]
+            corners = [(row.y, row.x)] if kind == "point" else list(box_corners(row.y0, row.x0, row.y1, row.x1))
             for y, x in corners:
                 source.to_roi_xy(y, x, f"A {kind} of object {row.object_id} on frame {row.frame}")
+    label_dtype(max(row.object_id for row in [*points, *boxes]))
+    group_prompts(points, boxes)
 
 
-def apply_prompts(session: TrackingSession, points: list[PointRow], boxes: list[BoxRow]) -> None:
-    """Give every (object, frame) group of prompts to ``session``."""
+def group_prompts(points: list[PointRow], boxes: list[BoxRow]) -> dict[tuple[int, int], dict[str, Any]]:
+    """Rows grouped by ``(object_id, frame)``: ``{"points": [...], "box": ...}``; one box per group."""
     grouped: dict[tuple[int, int], dict[str, Any]] = defaultdict(lambda: {"points": [], "box": None})
     for p in points:
         grouped[(p.object_id, p.frame)]["points"].append(Point(p.y, p.x, p.positive))
@@ -45,7 +53,12 @@ def apply_prompts(session: TrackingSession, points: list[PointRow], boxes: list[
         if grouped[(b.object_id, b.frame)]["box"] is not None:
             raise Sam2InputError(f"Object {b.object_id} has more than one box on frame {b.frame}.")
         grouped[(b.object_id, b.frame)]["box"] = (b.y0, b.x0, b.y1, b.x1)
-    for (obj_id, frame), group in sorted(grouped.items()):
+    return dict(grouped)
+
+
+def apply_prompts(session: TrackingSession, points: list[PointRow], boxes: list[BoxRow]) -> None:
+    """Give every (object, frame) group of prompts to ``session``."""
+    for (obj_id, frame), group in sorted(group_prompts(points, boxes).items()):
         session.set_prompts(obj_id, frame, points=group["points"], box=group["box"])
 
 

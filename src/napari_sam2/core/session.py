@@ -294,8 +294,8 @@ class TrackingSession:
         """Replace the prompts of ``obj_id`` on ``frame``; an empty set removes them."""
         new = self._validated(points, frame)
         if box is not None:
-            self._to_roi_xy(box[0], box[1], f"The box on frame {frame}")
-            self._to_roi_xy(box[2] - 1e-3, box[3] - 1e-3, f"The box on frame {frame}")
+            for y, x in box_corners(*box):
+                self._to_roi_xy(y, x, f"The box on frame {frame}")
         prompts = self._frame_prompts(obj_id, frame)
         prompts.points, prompts.box, prompts.mask = new, box, None
         if prompts.is_empty():
@@ -364,9 +364,8 @@ class TrackingSession:
             kwargs["input_points"] = [[[self._to_roi_xy(p.y, p.x, where) for p in prompts.points]]]
             kwargs["input_labels"] = [[[int(p.positive) for p in prompts.points]]]
         if prompts.box is not None:
-            y0, x0, y1, x1 = prompts.box
             (ax, ay), (bx, by) = (
-                self._to_roi_xy(y, x, f"The box on frame {frame}") for y, x in ((y0, x0), (y1 - 1e-3, x1 - 1e-3))
+                self._to_roi_xy(y, x, f"The box on frame {frame}") for y, x in box_corners(*prompts.box)
             )
             kwargs["input_boxes"] = [[[min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)]]]
         processor.add_inputs_to_inference_session(obj.state, frame_idx=frame, obj_ids=obj_id, **kwargs)
@@ -443,22 +442,7 @@ class TrackingSession:
         self, direction: str, *, start: int, frame_range: tuple[int, int] | None = None
     ) -> list[tuple[bool, range]]:
         """The passes ``(reverse, frames)`` that :meth:`propagate` will run."""
-        if direction not in DIRECTIONS:
-            raise Sam2InputError(f"Direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}.")
-        first, last = (0, len(self.source) - 1) if frame_range is None else (int(frame_range[0]), int(frame_range[1]))
-        self._check_frame(first)
-        self._check_frame(last)
-        if first > last:
-            raise Sam2InputError(f"The frame range {first}..{last} is empty; the first frame must come first.")
-        self._check_frame(start)
-        if not first <= start <= last:
-            raise Sam2InputError(f"The start frame {start} is outside the frame range {first}..{last}.")
-        passes = []
-        if direction in ("forward", "both"):
-            passes.append((False, range(start, last + 1)))
-        if direction in ("backward", "both") and start > 0:
-            passes.append((True, range(start, first - 1, -1)))
-        return passes
+        return plan_passes(len(self.source), direction, start=start, frame_range=frame_range)
 
     def _objects_to_track(self, objects: Sequence[int] | None) -> list[int]:
         ids = list(self._objects) if objects is None else [int(o) for o in objects]
@@ -542,6 +526,37 @@ class TrackingSession:
             scores=scores.astype(np.float32),
             roi=self.source.roi,
         )
+
+
+def box_corners(y0: float, x0: float, y1: float, x1: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A box's first and last pixel centre ``(y, x)``: boxes are half-open, so ``y1`` and
+    ``x1`` may equal the frame size, and the far corner is taken just inside."""
+    return (y0, x0), (y1 - 1e-3, x1 - 1e-3)
+
+
+def plan_passes(
+    n_frames: int, direction: str, *, start: int, frame_range: tuple[int, int] | None = None
+) -> list[tuple[bool, range]]:
+    """The passes ``(reverse, frames)`` of a propagation over ``n_frames``; user errors raise.
+
+    Needs no model, so the CLI checks a run with it before loading one.
+    """
+    if direction not in DIRECTIONS:
+        raise Sam2InputError(f"Direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}.")
+    first, last = (0, n_frames - 1) if frame_range is None else (int(frame_range[0]), int(frame_range[1]))
+    for what, frame in (("first frame of the range", first), ("last frame of the range", last), ("start frame", start)):
+        if not 0 <= frame < n_frames:
+            raise Sam2InputError(f"The {what}, {frame}, does not exist; the stack has frames 0 to {n_frames - 1}.")
+    if first > last:
+        raise Sam2InputError(f"The frame range {first}..{last} is empty; the first frame must come first.")
+    if not first <= start <= last:
+        raise Sam2InputError(f"The start frame {start} is outside the frame range {first}..{last}.")
+    passes = []
+    if direction in ("forward", "both"):
+        passes.append((False, range(start, last + 1)))
+    if direction in ("backward", "both") and start > 0:
+        passes.append((True, range(start, first - 1, -1)))
+    return passes
 
 
 def _session_class(model):

@@ -25,16 +25,41 @@ def save_labels(controller, path: Path) -> list[str]:
     if layer is None:
         raise Sam2InputError("There are no labels to save yet.")
     sidecar = None
-    if controller.session is not None:
+    session = controller.session
+    if session is not None:
         settings = {"frame_axis": controller.frame_axis, "layer": controller.image_layer.name, "source": "napari"}
+        done = sorted(session.scores)
         sidecar = provenance(
-            session=controller.session,
-            settings=settings,
-            frames_done=sorted(controller.session.scores),
-            complete=True,
+            session=session, settings=settings, frames_done=done, complete=len(done) == len(session.source)
         )
         layer.metadata["napari_sam2"] = sidecar
-    return write_labels_tiff(path, layer.data, scale=tuple(layer.scale), sidecar=sidecar)
+    image = controller.image_layer
+    source_file = getattr(getattr(image, "source", None), "path", None) if image is not None else None
+    return write_labels_tiff(
+        path,
+        layer.data,
+        scale=tuple(layer.scale),
+        axes=labels_axes(layer.ndim, controller.frame_axis, axis_letter(image, controller.frame_axis)),
+        sidecar=sidecar,
+        inputs=(source_file,),
+    )
+
+
+def axis_letter(layer, axis: int | None) -> str:
+    """``Z`` or ``T`` for a layer axis named like a z or time axis; ``T`` when unnamed."""
+    labels = tuple(getattr(layer, "axis_labels", ()) or ()) if layer is not None else ()
+    name = str(labels[axis]).strip().lower() if axis is not None and axis < len(labels) else ""
+    return "Z" if name in ("z", "slice", "slices", "depth") else "T"
+
+
+def labels_axes(ndim: int, frame_axis: int | None, letter: str) -> str | None:
+    """tifffile axes for labels whose ``frame_axis`` is a ``letter`` axis (None: the default)."""
+    if ndim == 3 and frame_axis == 0:
+        return f"{letter}YX"
+    if ndim == 4 and frame_axis in (0, 1):
+        other = "T" if letter == "Z" else "Z"
+        return (letter + other if frame_axis == 0 else other + letter) + "YX"
+    return None
 
 
 def export_prompts(controller, path: Path) -> list[Path]:

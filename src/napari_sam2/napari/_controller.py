@@ -25,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import Sam2InputError
+from ..core.errors import Sam2Error, Sam2InputError
 from ..core.labels import merge_result
 from ..core.models import DEFAULT_MODEL, ModelLoader
 from ..core.quality import QualityFlag, quality_flags
 from ..core.session import TrackingSession
 from . import _names
 from ._layer_source import default_frame_axis, held_indices, layer_data, source_from_layer
+from ._paint_lock import PaintLock
 from ._prompts import PromptGroup, add_box_groups, point_groups
 from ._run_history import RunHistory
 from ._serial_worker import SerialWorker
@@ -59,7 +60,7 @@ def notify(message: str, *, error: bool = False) -> None:
 
 def plain_error(exc: BaseException) -> str:
     """A message a biologist can act on; tracebacks are for bugs only."""
-    if isinstance(exc, Sam2InputError):
+    if isinstance(exc, Sam2Error):
         return str(exc)
     if "OutOfMemoryError" in type(exc).__name__ or "out of memory" in str(exc).lower():
         return "Out of memory: try a smaller model (sam2.1-tiny), the CPU device, or a region of interest."
@@ -87,6 +88,7 @@ class TrackerController:
         self.flags: list[QualityFlag] = []
         self._jobs = SerialWorker(self._on_yielded, self._on_task_start, self._on_task_end)
         self._history: RunHistory | None = None
+        self._paint_lock: PaintLock | None = None
         self._run_started = 0.0
         self._just_loaded = None
         self._progress_bar = None
@@ -120,6 +122,8 @@ class TrackerController:
             raise Sam2InputError(
                 f"Layer {layer.name!r} is {layer.ndim}-D; choose a stack (frames or slices plus Y, X)."
             )
+        if layer is not self.image_layer:
+            self._release_mismatched_layers(layer)
         self.image_layer = layer
         self.frame_axis = default_frame_axis(layer, self.viewer) if frame_axis is None else frame_axis
         self._ensure_layers()
@@ -127,12 +131,30 @@ class TrackerController:
         shape = layer_data(layer).shape
         self._emit("image", int(shape[self.frame_axis]))
 
+    def _release_mismatched_layers(self, image) -> None:
+        """An image of another shape gets its own labels (and prompt layers of its dimension)."""
+        shape = tuple(layer_data(image).shape[: image.ndim])
+        if self.labels_layer is not None and tuple(self.labels_layer.data.shape) != shape:
+            self.labels_layer = None
+            self.objects, self.selected_object = {}, None
+            self._emit("objects")
+        for name in ("points_layer", "shapes_layer"):
+            layer = getattr(self, name)
+            if layer is not None and layer.ndim != image.ndim:
+                layer.events.data.disconnect(self._on_prompts_changed)
+                setattr(self, name, None)
+
     def _ensure_layers(self) -> None:
         layer, viewer = self.image_layer, self.viewer
         shape = layer_data(layer).shape[: layer.ndim]
         geometry = {"scale": layer.scale, "translate": layer.translate}
         if self.labels_layer is None or self.labels_layer not in viewer.layers:
-            self.labels_layer = viewer.add_labels(np.zeros(shape, np.uint16), name=_names.LABELS_LAYER, **geometry)
+            name = (
+                _names.LABELS_LAYER
+                if _names.LABELS_LAYER not in viewer.layers
+                else f"{_names.LABELS_LAYER} ({layer.name})"
+            )
+            self.labels_layer = viewer.add_labels(np.zeros(shape, np.uint16), name=name, **geometry)
         if self.shapes_layer is None or self.shapes_layer not in viewer.layers:
             self.shapes_layer = viewer.add_shapes(
                 name=_names.BOXES_LAYER,
@@ -354,11 +376,23 @@ class TrackerController:
         if self.busy:
             notify("Propagation is running: wait for it or press Cancel before adding prompts.")
             return False
+        if self.points_layer is None:
+            raise Sam2InputError("Choose an image layer first.")
+        self._check_click(data_coords)
         if self.selected_object is None:
             self.add_object()
         self.points_layer.feature_defaults = {"object_id": self.selected_object, "positive": positive}
         self.points_layer.add(np.asarray(data_coords, dtype=float)[None])
         return True
+
+    def _check_click(self, data_coords) -> None:
+        """A click outside the image or region is refused before it becomes a point."""
+        coords = np.asarray(data_coords, dtype=float)
+        n = layer_data(self.image_layer).shape[self.frame_axis]
+        frame = int(round(float(coords[self.frame_axis])))
+        if not 0 <= frame < n:
+            raise Sam2InputError(f"The click is on frame {frame}, outside the stack (frames 0 to {n - 1}).")
+        self.current_source().to_roi_xy(float(coords[-2]), float(coords[-1]), "The click")
 
     def use_painted_slice(self) -> None:
         """The selected object's pixels on the current frame become its mask prompt."""
@@ -472,7 +506,8 @@ class TrackerController:
     def _begin_run(self) -> None:
         self._history = RunHistory(self.labels_layer)
         self._run_started, self._run_done, self._run_total = time.perf_counter(), 0, 0
-        self.labels_layer.editable = False
+        self._paint_lock = PaintLock(self.labels_layer, notify)
+        self._paint_lock.lock()  # not editable=False: napari would clear the undo history
         self.points_layer.editable = False
 
     def _on_yielded(self, item: tuple[str, Any]) -> None:
@@ -510,7 +545,7 @@ class TrackerController:
 
     def _on_errored(self, exc: BaseException) -> None:
         notify(plain_error(exc), error=True)
-        if not isinstance(exc, Sam2InputError):
+        if not isinstance(exc, Sam2Error):
             import logging
 
             logging.getLogger(__name__).error("napari-sam2 worker failed", exc_info=exc)
@@ -522,7 +557,9 @@ class TrackerController:
         if self._history is not None:
             self._history.commit()
             self._history = None
-        self.labels_layer.editable = True
+        if self._paint_lock is not None:
+            self._paint_lock.unlock()
+            self._paint_lock = None
         self.points_layer.editable = True
         self.labels_layer.refresh()
         if self.session is not None:

@@ -13,8 +13,7 @@ def open_demo(sample: str = "timelapse", model: str | None = None):
     clicks = viewer.layers["example clicks"]
     _, widget = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracker")
     if model:
-        index = widget.model_combo.findData(model)
-        widget.model_combo.setCurrentIndex(index) if index >= 0 else widget.model_combo.setEditText(model)
+        widget.model_panel.choose_model(model)
     viewer.layers.remove(clicks)  # the example clicks are shown in the docs; start clean
     return viewer, widget
 

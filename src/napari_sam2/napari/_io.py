@@ -9,36 +9,57 @@ import numpy as np
 
 from ..core import io
 from ..core.errors import Sam2InputError
+from ..core.labels import label_dtype
 
 _AXES = {2: "YX", 3: "TYX", 4: "TZYX", 5: "TZCYX"}
 
 
-def write_labels_tiff(path: str | Path, data: Any, *, scale=None, sidecar: dict | None = None) -> list[str]:
-    """Write labels atomically as TIFF (ImageJ for uint16) plus a JSON sidecar."""
-    import tifffile
+def write_labels_tiff(
+    path: str | Path,
+    data: Any,
+    *,
+    scale=None,
+    axes: str | None = None,
+    sidecar: dict | None = None,
+    inputs: tuple = (),
+) -> list[str]:
+    """Write labels as a TIFF (ImageJ for uint16) plus its JSON, as one unit (see core.outputs).
 
+    ``axes`` are tifffile letters (``ZYX`` for a z-stack, ``TYX`` for a time-lapse);
+    ``scale`` is the layer's scale in the same order, so the z-step or frame interval is
+    kept. ``inputs`` are files the output must never replace (the image's own file).
+    """
     path = Path(path)
     if path.suffix.lower() not in (".tif", ".tiff"):
         path = path.with_suffix(".tif")
+    io.check_outputs(path, inputs=inputs, overwrite=True)  # napari's dialog already asked
     data = np.asarray(data)
     if not np.issubdtype(data.dtype, np.integer):
         raise Sam2InputError("Labels must be integers to be saved as a label TIFF.")
-    dtype = np.uint16 if data.max(initial=0) <= 65535 and data.min(initial=0) >= 0 else np.uint32
-    data = data.astype(dtype, copy=False)
-    kwargs: dict[str, Any] = {}
-    if scale is not None and len(scale) >= 2 and scale[-1] > 0 and scale[-2] > 0:
-        kwargs["resolution"] = (1.0 / float(scale[-1]), 1.0 / float(scale[-2]))
-    if dtype == np.uint16 and data.ndim in _AXES:
-        kwargs.update(imagej=True, metadata={"axes": _AXES[data.ndim]})
-    tmp = path.with_name(f".{path.name}.partial")
+    if data.min(initial=0) < 0:
+        raise Sam2InputError("Labels with negative values cannot be saved as a label TIFF.")
+    axes = axes if axes is not None and len(axes) == data.ndim else _AXES.get(data.ndim, "Q" * (data.ndim - 2) + "YX")
+    writer = io.LabelsTiffWriter(
+        path,
+        shape=data.shape,
+        dtype=label_dtype(int(data.max(initial=0))),
+        axes=axes,
+        scale=_scale_by_letter(axes, scale),
+    )
     try:
-        tifffile.imwrite(tmp, data, **kwargs)
-        sidecar_path = io.sidecar_path(path)
-        io.write_json(sidecar_path, sidecar or {"shape": list(data.shape), "dtype": str(dtype)})
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return [str(path), str(sidecar_path)]
+        for index in np.ndindex(*data.shape[:-2]):
+            writer.write_frame(index, data[index])
+        writer.commit(sidecar)
+    except BaseException:
+        writer.discard()
+        raise
+    return [str(path), str(io.sidecar_path(path))]
+
+
+def _scale_by_letter(axes: str, scale) -> dict[str, float]:
+    if scale is None or len(scale) != len(axes):
+        return {}
+    return {letter: float(s) for letter, s in zip(axes, scale) if letter in "TZYX" and float(s) > 0}
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QPushButton
 
-from ..core.errors import Sam2InputError
+from ..core.errors import Sam2Error
 from ..napari._controller import notify, plain_error
 
 
@@ -19,7 +19,7 @@ def guard(action) -> None:
     """Run a user action: mistakes become notifications; bugs also keep their traceback."""
     try:
         action()
-    except Sam2InputError as exc:
+    except Sam2Error as exc:
         notify(str(exc), error=True)
     except Exception as exc:
         notify(plain_error(exc), error=True)

@@ -161,6 +161,15 @@ class ModelPanel(QGroupBox):
     def apply(self) -> None:
         self.controller.set_model(self.spec(), self.device_combo.currentText())
 
+    def choose_model(self, spec: str) -> None:
+        """Select a registry entry, or type in a hub id or directory, as a user would."""
+        index = self.model_combo.findData(spec)
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+        else:
+            self.model_combo.setEditText(spec)
+        self.apply()
+
     def _on_load(self) -> None:
         self.apply()
         guard(self.controller.load_model)

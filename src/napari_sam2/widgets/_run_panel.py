@@ -28,8 +28,11 @@ class RunPanel(QGroupBox):
         super().__init__("Propagate")
         self.viewer, self.controller = viewer, controller
         directions = QHBoxLayout()
+        self.direction_buttons = {}
         for text, direction in (("Forward", "forward"), ("Backward", "backward"), ("Both", "both")):
-            directions.addWidget(button(text, lambda d=direction: self._on_propagate(d)))
+            self.direction_buttons[direction] = button(text, lambda d=direction: self._on_propagate(d))
+            directions.addWidget(self.direction_buttons[direction])
+        self.forward_button = self.direction_buttons["forward"]
         directions.addWidget(
             button(
                 "From here",
@@ -45,7 +48,8 @@ class RunPanel(QGroupBox):
             frame_range.addWidget(widget)
         self.progress, self.progress_label = QProgressBar(), QLabel("")
         controls = QHBoxLayout()
-        controls.addWidget(button("Cancel", controller.cancel, "Stop after the current frame; finished frames stay"))
+        self.cancel_button = button("Cancel", controller.cancel, "Stop after the current frame; finished frames stay")
+        controls.addWidget(self.cancel_button)
         controls.addWidget(button("Undo last run", controller.undo_last_run, "Same as Ctrl-Z on the labels layer"))
         self.flags = QListWidget()
         self.flags.setMaximumHeight(90)

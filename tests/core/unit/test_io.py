@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import tifffile
@@ -27,7 +25,7 @@ def test_labels_tiff_round_trip_is_imagej_with_axes_and_scale(tmp_path):
         assert tif.imagej_metadata["spacing"] == 1.5 and tif.imagej_metadata["unit"] == "um"
         data = tif.asarray()
     assert data.dtype == np.uint16 and (data[2, 5:10, 6:12] == 3).all() and data.sum() == 3 * 30
-    assert json.loads(io.sidecar_path(out).read_text()) == {"complete": True}
+    assert io.read_sidecar(out)["complete"] is True
     image = io.read_image(out)
     assert image.axes == "ZYX" and image.scale["Z"] == 1.5 and image.scale["X"] == pytest.approx(0.2)
 

@@ -1,0 +1,41 @@
+"""The first-time user's path in a real window, in a fresh process: demo entry point, widget, canvas clicks.
+
+A fresh process matters: the crash this guards against (triton imported after napari's
+OpenGL context, under Mesa) is a segfault that takes the process down, and it only happens
+when the model loads after the viewer exists, as it does for users.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.gui,
+    pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display with OpenGL: run under xvfb-run"),
+]
+
+SCRIPT = Path(__file__).with_name("first_user_session.py")
+
+
+def test_demo_click_propagate_and_undo_in_a_real_window_with_a_lazily_loaded_model(reduced_model_dir):
+    env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM2_ALLOW_TRITON"}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(reduced_model_dir)], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, (
+        f"the window crashed or failed (status {result.returncode}):\n{result.stderr[-3000:]}"
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("FINDINGS "))
+    found = json.loads(line.removeprefix("FINDINGS "))
+    assert found["model_loaded_before_click"] is False  # the model loads on the first click, after the viewer
+    assert 0.05 < found["preview_pixels"] / found["frame_pixels"] < 0.95  # the click gave a real mask
+    assert found["tracked_frames"] == found["n_frames"] - 3  # Forward from frame 3 reached the end
+    assert found["after_undoing_runs_and_preview"] == 0  # Both, Forward and the preview: three undo steps
+    assert found["paint_kept"] == found["painted"] > 0  # ... and the earlier paint stroke survived them
+    assert found["paint_after_undo"] == 0  # and is itself still undoable
