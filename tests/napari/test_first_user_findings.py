@@ -83,3 +83,33 @@ def test_saved_labels_open_in_the_same_place(make_tracker, tmp_path):
     wait()
     save_labels(controller, tmp_path / "labels.tif")
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "labels.tif"), controller.labels_layer.data)
+
+
+def test_deleted_tracker_layers_are_recreated_and_closing_recreates_nothing(qtbot, reduced_model, reduced_model_dir):
+    from napari.components import ViewerModel
+
+    from napari_sam2.widgets import TrackerWidget
+
+    viewer = ViewerModel()
+    viewer.add_image(moving_blob_stack(4), name="cells")
+    widget = TrackerWidget(viewer)
+    qtbot.addWidget(widget)
+    controller = widget.controller
+    controller.set_model(str(reduced_model_dir), "cpu")
+    controller.loaded = reduced_model
+    controller.add_click([1, 40, 35])
+    qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
+    old_points = controller.points_layer
+    viewer.layers.remove(old_points)
+    qtbot.waitUntil(lambda: controller.points_layer is not None and controller.points_layer in viewer.layers)
+    points = controller.points_layer
+    np.testing.assert_array_equal(points.data, old_points.data)  # the prompt survived
+    assert widget._on_click in points.mouse_drag_callbacks  # clicks work again
+    viewer.add_image(moving_blob_stack(3, shape=(60, 70)), name="other")
+    widget.image_panel.image_combo.setCurrentText("other")
+    qtbot.wait(50)
+    assert sum(layer.name.startswith("SAM 2 prompts") for layer in viewer.layers) <= 2
+    viewer.layers.clear()  # what closing the viewer does
+    qtbot.wait(50)
+    assert len(viewer.layers) == 0
+    widget.close_tracker()

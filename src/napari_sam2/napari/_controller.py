@@ -89,6 +89,7 @@ class TrackerController:
         self._jobs = SerialWorker(self._on_yielded, self._on_task_start, self._on_task_end)
         self._history: RunHistory | None = None
         self._paint_lock: PaintLock | None = None
+        self._ensuring = self._recovering = False
         self._run_started = 0.0
         self._just_loaded = None
         self._progress_bar = None
@@ -144,7 +145,62 @@ class TrackerController:
                 layer.events.data.disconnect(self._on_prompts_changed)
                 setattr(self, name, None)
 
+    def recover_layers(self) -> list[str]:
+        """The user deleted layers the tracker uses: forget them; recreate prompt layers with their prompts.
+
+        The Points and Shapes layers are the source of truth for prompts, so a deleted one is
+        recreated with the same prompts (nothing is lost; delete points to remove prompts).
+        A deleted image ends the tracking of that image; a deleted labels layer is replaced
+        by a new one on the next write. Returns the names of the layers that were recreated.
+        """
+        layers = self.viewer.layers
+        if self.image_layer is not None and self.image_layer not in layers:
+            self._jobs.cancel()
+            self.image_layer = None
+            self._invalidate_session()
+        if self.labels_layer is not None and self.labels_layer not in layers:
+            self.labels_layer = None
+        lost = {}
+        for name in ("points_layer", "shapes_layer"):
+            layer = getattr(self, name)
+            if layer is not None and layer not in layers:
+                layer.events.data.disconnect(self._on_prompts_changed)
+                lost[name] = layer
+                setattr(self, name, None)
+        if self.image_layer is None or not (lost or self.labels_layer is None):
+            return []
+        with self._quiet_prompts():
+            self._ensure_layers()
+            for name, old in lost.items():
+                new = getattr(self, name)
+                new.data, new.features = old.data, old.features
+        self._colour_points()
+        return [getattr(self, name).name for name in lost]
+
+    def _quiet_prompts(self):
+        """Layer changes inside this block are not diffed as prompt edits."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def block():
+            self._recovering = True
+            try:
+                yield
+            finally:
+                self._recovering = False
+
+        return block()
+
     def _ensure_layers(self) -> None:
+        if self._ensuring:  # adding a layer re-enters through the viewer's layer events
+            return
+        self._ensuring = True
+        try:
+            self._add_missing_layers()
+        finally:
+            self._ensuring = False
+
+    def _add_missing_layers(self) -> None:
         layer, viewer = self.image_layer, self.viewer
         shape = layer_data(layer).shape[: layer.ndim]
         geometry = {"scale": layer.scale, "translate": layer.translate}
@@ -416,14 +472,17 @@ class TrackerController:
         return add_box_groups(groups, self.shapes_layer, self.frame_axis, held)
 
     def _on_prompts_changed(self, event=None) -> None:
-        if self.image_layer is None or getattr(event, "action", None) in ("adding", "removing", "changing"):
+        if self._recovering or self.image_layer is None or self.points_layer is None:
+            return
+        if getattr(event, "action", None) in ("adding", "removing", "changing"):
             return
         self._colour_points()
         groups = self.prompt_groups()
         changed = [k for k in set(groups) | set(self._sent) if groups.get(k, PromptGroup()).key() != self._sent.get(k)]
         source = self.current_source() if changed else None
         for key in sorted(changed):
-            self.objects.setdefault(key[0], f"object {key[0]}")
+            if key in groups:  # a removed prompt must not bring a deleted object back
+                self.objects.setdefault(key[0], f"object {key[0]}")
             self._sent[key] = groups.get(key, PromptGroup()).key()
             self._submit("preview", functools.partial(self._preview_task, source, key, groups.get(key)))
         if changed:

@@ -6,10 +6,10 @@ release without a drag adds a point (Shift: negative); a drag pans as usual.
 
 from __future__ import annotations
 
-from qtpy.QtCore import QEvent
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ..napari._controller import TrackerController
+from ..napari._controller import TrackerController, notify
 from ._common import guard
 from ._panels import ImagePanel, ModelPanel, ObjectsPanel
 from ._run_panel import FilesRow, RunPanel
@@ -49,11 +49,26 @@ class TrackerWidget(QWidget):
         self.model_panel.apply()
 
     def _on_layers_changed(self, event=None) -> None:
+        if event is not None and event.type == "removed":
+            # React once napari has finished removing: a closing viewer removes every layer,
+            # and creating layers in between would never let it finish.
+            QTimer.singleShot(0, self._on_layer_removed)
+            return
+        if self._closed:
+            return
         self.image_panel.refresh()
         points = self.controller.points_layer
         if points is not None and self._on_click not in points.mouse_drag_callbacks:
             points.mouse_drag_callbacks.append(self._on_click)
             points.mode = "pan_zoom"
+
+    def _on_layer_removed(self) -> None:
+        if self._closed:
+            return
+        recreated = self.controller.recover_layers()
+        if recreated:
+            notify(f"Recreated {', '.join(recreated)} with its prompts: the tracker needs it for clicks.")
+        self._on_layers_changed()
 
     def _on_click(self, layer, event):
         if event.button != 1 or layer.mode != "pan_zoom":
