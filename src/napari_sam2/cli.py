@@ -195,8 +195,6 @@ def _feature_cache_dir(option: str | None) -> Path | None:
 
 
 def _frame_source(image, args):
-    import numpy as np
-
     from .core.frames import FrameSource
 
     shape, axes = tuple(image.data.shape), image.axes
@@ -214,8 +212,6 @@ def _frame_source(image, args):
         if axis in held:
             raise Sam2InputError(f"Axis {axis} is held twice (--hold {text}); hold each axis once.")
         held[axis] = index
-    if args.contrast_limits and np.dtype(image.data.dtype) == np.uint8:
-        raise Sam2InputError("--contrast-limits applies to 16-bit and float data; 8-bit data goes to SAM 2 as it is.")
     channels = args.channel
     if rgb and channels is None:
         channels = [0, 1, 2] if shape[channel_axis] >= 3 else [0]
@@ -230,6 +226,8 @@ def _frame_source(image, args):
         roi=tuple(args.roi) if args.roi else None,
         origin=str(args.input),
     )
+    if args.contrast_limits and source.is_uint8:
+        raise Sam2InputError("--contrast-limits applies to 16-bit and float data; 8-bit data goes to SAM 2 as it is.")
     letter = axes[frame_axis] if axes and frame_axis is not None and len(axes) == len(shape) else "T"
     return source, letter
 
@@ -269,7 +267,6 @@ def _run_and_write(session, writer, out: Path, args) -> int:
     (disk full): nothing is left behind, one line, status 1. A bug: finished frames kept,
     then the traceback.
     """
-    from .core import io
     from .core.errors import Sam2FileError
     from .core.labels import merge_result
     from .core.pipeline import provenance
@@ -286,7 +283,7 @@ def _run_and_write(session, writer, out: Path, args) -> int:
     except KeyboardInterrupt:
         status, code = "interrupted", EXIT_INTERRUPTED
     except Sam2FileError as exc:
-        if not Path(writer.tmp).exists():
+        if not writer.tmp.exists():
             raise  # the output itself failed: nothing to keep
         status, code, error = f"failed: {exc}", EXIT_FAILED, exc
     except Sam2InputError:
@@ -296,20 +293,15 @@ def _run_and_write(session, writer, out: Path, args) -> int:
         status, error = f"failed: {type(exc).__name__}: {exc}", exc
     finally:
         signal.signal(signal.SIGTERM, previous)
-    n = len(session.source)
-    complete = status == "complete" and len(done) == len(_planned_frames(session, args))
+    # The passes end normally only after every planned frame: "complete" needs no recount.
+    complete = status == "complete"
     settings = _settings(args)
     sidecar = provenance(session=session, settings=settings, frames_done=sorted(done), complete=complete, status=status)
-    writer.commit(sidecar, io.sidecar_path(out))
+    writer.commit(sidecar)
     if error is not None:
         raise error
-    _report(out, done, n, status)
+    _report(out, done, len(session.source), status)
     return code
-
-
-def _planned_frames(session, args) -> set[int]:
-    start = args.start if args.start is not None else session.default_start()
-    return {f for _, order in session.plan(args.direction, start=start, frame_range=args.range) for f in order}
 
 
 def _raise_interrupt(signum, frame):

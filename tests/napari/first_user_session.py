@@ -72,7 +72,7 @@ def main(model: str) -> dict:
     found["preview_pixels"] = int((np.asarray(labels.data[3]) == obj).sum())
     found["frame_pixels"] = int(np.prod(labels.data.shape[-2:]))
     found["n_frames"] = int(labels.data.shape[0])
-    widget.run_panel.forward_button.click()
+    widget.run_panel.direction_buttons["forward"].click()
     wait_until(app, idle)
     found["tracked_frames"] = int(sum((np.asarray(labels.data[f]) == obj).any() for f in range(labels.data.shape[0])))
     widget.run_panel.direction_buttons["both"].click()  # a second run, reaching frames 0-2 too

@@ -136,6 +136,13 @@ class PartialFile:
         if fcntl is not None:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
 
+    def write(self, data: bytes) -> None:
+        """Append ``data`` in full (``os.write`` may write less than it is given)."""
+        view = memoryview(data)
+        with writing(self.path, cleanup=self):
+            while view:
+                view = view[os.write(self.fd, view) :]
+
     def sync(self) -> None:
         with writing(self.path, cleanup=self):
             os.fsync(self.fd)
@@ -183,8 +190,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a locked partial: all or nothing."""
     partial = PartialFile(path)
     try:
-        with writing(partial.path, cleanup=partial):
-            os.write(partial.fd, text.encode("utf-8"))
+        partial.write(text.encode("utf-8"))
         partial.sync()
         partial.rename()
     finally:
@@ -192,7 +198,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, payload: dict) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+    atomic_write_text(path, _json_text(payload))
+
+
+def _json_text(payload: dict) -> str:
+    return json.dumps(payload, indent=2, default=_json_default) + "\n"
 
 
 def _json_default(value: Any):
@@ -267,18 +277,18 @@ class LabelsTiffWriter:
         with writing(self.path, cleanup=self._partial):
             os.pwrite(self._partial.fd, data, self._position(index))
 
-    def commit(self, sidecar: dict | None = None, sidecar_file: str | os.PathLike | None = None) -> None:
-        """Flush, then rename the TIFF and then its JSON (which names the TIFF's run id) into place."""
+    def commit(self, sidecar: dict | None = None) -> None:
+        """Flush, then rename the TIFF and then its JSON (which names the TIFF's run id) into place.
+
+        The JSON always goes to :func:`sidecar_path`, where :func:`read_sidecar` looks.
+        """
         self._partial.sync()
         payload = dict(sidecar or {"shape": list(self.shape), "dtype": str(self.dtype)})
         payload["labels_run_id"] = self.run_id
         payload["labels_file"] = self.path.name
-        json_path = Path(sidecar_file) if sidecar_file is not None else sidecar_path(self.path)
-        text = json.dumps(payload, indent=2, default=_json_default) + "\n"
-        json_partial = PartialFile(json_path)
+        json_partial = PartialFile(sidecar_path(self.path))
         try:
-            with writing(json_path, cleanup=json_partial):
-                os.write(json_partial.fd, text.encode("utf-8"))
+            json_partial.write(_json_text(payload).encode("utf-8"))
             json_partial.sync()
             self._partial.rename()
             json_partial.rename()

@@ -142,8 +142,14 @@ class TrackerController:
         for name in ("points_layer", "shapes_layer"):
             layer = getattr(self, name)
             if layer is not None and layer.ndim != image.ndim:
-                layer.events.data.disconnect(self._on_prompts_changed)
-                setattr(self, name, None)
+                self._forget_prompt_layer(name)
+
+    def _forget_prompt_layer(self, name: str):
+        """Stop diffing the prompt layer held as ``name`` and drop it; returns the layer."""
+        layer = getattr(self, name)
+        layer.events.data.disconnect(self._on_prompts_changed)
+        setattr(self, name, None)
+        return layer
 
     def recover_layers(self) -> list[str]:
         """The user deleted layers the tracker uses: forget them; recreate prompt layers with their prompts.
@@ -160,36 +166,23 @@ class TrackerController:
             self._invalidate_session()
         if self.labels_layer is not None and self.labels_layer not in layers:
             self.labels_layer = None
-        lost = {}
-        for name in ("points_layer", "shapes_layer"):
-            layer = getattr(self, name)
-            if layer is not None and layer not in layers:
-                layer.events.data.disconnect(self._on_prompts_changed)
-                lost[name] = layer
-                setattr(self, name, None)
+        lost = {
+            name: self._forget_prompt_layer(name)
+            for name in ("points_layer", "shapes_layer")
+            if getattr(self, name) is not None and getattr(self, name) not in layers
+        }
         if self.image_layer is None or not (lost or self.labels_layer is None):
             return []
-        with self._quiet_prompts():
+        self._recovering = True  # the restored prompts are the ones already sent: no diff
+        try:
             self._ensure_layers()
             for name, old in lost.items():
                 new = getattr(self, name)
                 new.data, new.features = old.data, old.features
+        finally:
+            self._recovering = False
         self._colour_points()
         return [getattr(self, name).name for name in lost]
-
-    def _quiet_prompts(self):
-        """Layer changes inside this block are not diffed as prompt edits."""
-        import contextlib
-
-        @contextlib.contextmanager
-        def block():
-            self._recovering = True
-            try:
-                yield
-            finally:
-                self._recovering = False
-
-        return block()
 
     def _ensure_layers(self) -> None:
         if self._ensuring:  # adding a layer re-enters through the viewer's layer events
@@ -444,11 +437,11 @@ class TrackerController:
     def _check_click(self, data_coords) -> None:
         """A click outside the image or region is refused before it becomes a point."""
         coords = np.asarray(data_coords, dtype=float)
-        n = layer_data(self.image_layer).shape[self.frame_axis]
-        frame = int(round(float(coords[self.frame_axis])))
+        source = self.current_source()
+        frame, n = int(round(float(coords[self.frame_axis]))), len(source)
         if not 0 <= frame < n:
             raise Sam2InputError(f"The click is on frame {frame}, outside the stack (frames 0 to {n - 1}).")
-        self.current_source().to_roi_xy(float(coords[-2]), float(coords[-1]), "The click")
+        source.to_roi_xy(float(coords[-2]), float(coords[-1]), "The click")
 
     def use_painted_slice(self) -> None:
         """The selected object's pixels on the current frame become its mask prompt."""

@@ -32,7 +32,6 @@ class RunPanel(QGroupBox):
         for text, direction in (("Forward", "forward"), ("Backward", "backward"), ("Both", "both")):
             self.direction_buttons[direction] = button(text, lambda d=direction: self._on_propagate(d))
             directions.addWidget(self.direction_buttons[direction])
-        self.forward_button = self.direction_buttons["forward"]
         directions.addWidget(
             button(
                 "From here",
@@ -48,8 +47,7 @@ class RunPanel(QGroupBox):
             frame_range.addWidget(widget)
         self.progress, self.progress_label = QProgressBar(), QLabel("")
         controls = QHBoxLayout()
-        self.cancel_button = button("Cancel", controller.cancel, "Stop after the current frame; finished frames stay")
-        controls.addWidget(self.cancel_button)
+        controls.addWidget(button("Cancel", controller.cancel, "Stop after the current frame; finished frames stay"))
         controls.addWidget(button("Undo last run", controller.undo_last_run, "Same as Ctrl-Z on the labels layer"))
         self.flags = QListWidget()
         self.flags.setMaximumHeight(90)

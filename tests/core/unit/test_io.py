@@ -19,7 +19,7 @@ def test_labels_tiff_round_trip_is_imagej_with_axes_and_scale(tmp_path):
     plane[5:10, 6:12] = 3
     writer.write_frame(2, plane)
     assert not out.exists()  # nothing under the final name before commit
-    writer.commit({"complete": True}, io.sidecar_path(out))
+    writer.commit({"complete": True})
     with tifffile.TiffFile(out) as tif:
         assert tif.is_imagej and tif.series[0].axes == "ZYX"
         assert tif.imagej_metadata["spacing"] == 1.5 and tif.imagej_metadata["unit"] == "um"
