@@ -315,7 +315,9 @@ def _with_progress(session, args):
     with tqdm(unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet) as bar:
 
         def progress(done: int, total: int) -> None:
-            bar.total = total
+            if bar.total != total:  # told before the first frame
+                bar.total = total
+                bar.refresh()
             bar.update(done - bar.n)
 
         yield from session.propagate(args.direction, start=args.start, frame_range=args.range, progress=progress)

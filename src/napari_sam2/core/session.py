@@ -418,7 +418,8 @@ class TrackingSession:
         ``both`` is the reference order: a forward pass, then a backward pass, each
         starting at ``start`` (default: the earliest prompted frame of the chosen objects).
         ``frame_range=(first, last)``, inclusive, bounds both passes. Closing the generator
-        stops between frames; every yielded frame is complete.
+        stops between frames; every yielded frame is complete. ``progress(done, total)`` is
+        called once before the first frame (``done == 0``) and after every frame.
         """
         ids = self._objects_to_track(objects)
         if start is None:
@@ -426,6 +427,8 @@ class TrackingSession:
         plan = self.plan(direction, start=start, frame_range=frame_range)
         total = sum(len(order) for _, order in plan)
         done = 0
+        if progress is not None:
+            progress(done, total)
         for reverse, order in plan:
             for frame in order:
                 yield self._track_frame(ids, frame, reverse)

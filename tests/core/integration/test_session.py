@@ -171,7 +171,12 @@ def test_frame_range_and_directions(reduced_model):
     session.add_points(1, 4, [CLICK])
     assert [r.frame for r in session.propagate("backward")] == [4, 3, 2, 1, 0]
     assert [r.frame for r in session.propagate("forward", frame_range=(0, 6))] == [4, 5, 6]
-    assert [r.frame for r in session.propagate("both", start=5, frame_range=(3, 7))] == [5, 6, 7, 5, 4, 3]
+    calls = []
+    frames = [
+        r.frame for r in session.propagate("both", start=5, frame_range=(3, 7), progress=lambda *c: calls.append(c))
+    ]
+    assert frames == [5, 6, 7, 5, 4, 3]
+    assert calls == [(i, 6) for i in range(7)]  # the total is known before the first frame (a CLI bar's ETA)
     with pytest.raises(Sam2InputError, match="Direction"):
         list(session.propagate("sideways"))
     with pytest.raises(Sam2InputError, match="outside the frame range"):
