@@ -1,6 +1,6 @@
 """Benchmark napari-sam2 against the reference transformers path, side by side, in one run.
 
-    python benchmarks/run.py [--out bench.json] [--frames 8] [--repeats 2] [--skip ROW ...]
+    python benchmarks/run.py [--out bench.json] [--frames 8] [--repeats 2] [--skip ROW ...] [--rows ROW ...]
 
 Random weights in the real model shapes (speed does not depend on weight values). Compared
 paths run interleaved (A, B, A, B, ...) because per-frame times on shared machines vary by
@@ -150,7 +150,8 @@ def row_engine_vs_reference(tiny, args):
     ratios, eng, ref, identical = [], [], [], True
     for _ in range(1):  # one lockstep pass: every frame is a paired sample
         reference = timed(reference_stream(tiny, video, [(1, 0, [(*CLICK, True)])]))
-        s = clicked_session(tiny, video)
+        # transformers fills no holes: compare the same computation (filling costs ~1 ms a frame).
+        s = clicked_session(tiny, video, fill_hole_area=0)
         engine = timed(s.propagate("forward"))
         for i in range(args.frames):
             pair = (reference, engine) if i % 2 == 0 else (engine, reference)
@@ -559,6 +560,81 @@ def row_worker(tiny, args):
     }
 
 
+_RAW_PROCESS = """
+import sys, numpy as np, tifffile, torch
+from transformers import Sam2VideoModel, Sam2VideoProcessor
+torch.set_num_threads({threads})
+stack = tifffile.imread("{tmp}/s.tif")
+lo, hi = np.percentile(stack, (0.5, 99.8))
+video = (np.clip((stack - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+model = Sam2VideoModel.from_pretrained("{model}").to("{device}").eval()
+processor = Sam2VideoProcessor.from_pretrained("{model}")
+state = processor.init_video_session(
+    video=np.repeat(video[..., None], 3, -1), inference_device="{device}", dtype=torch.float32
+)
+processor.add_inputs_to_inference_session(
+    state, frame_idx=0, obj_ids=1, input_points=[[[[{x}, {y}]]]], input_labels=[[[1]]]
+)
+labels = np.zeros(stack.shape, np.uint8)
+with torch.inference_mode():
+    model(inference_session=state, frame_idx=0)
+    for out in model.propagate_in_video_iterator(state, start_frame_idx=0):
+        masks = processor.post_process_masks(
+            [out.pred_masks.float().cpu()], original_sizes=[list(stack.shape[1:])], binarize=False
+        )[0]
+        labels[out.frame_idx][(masks[0, 0] > 0).numpy()] = 1
+tifffile.imwrite("{tmp}/raw.tif", labels, imagej=True, metadata={{"axes": "TYX"}})
+"""
+
+
+def row_startup(args, model_dir):
+    """The whole CLI process against a whole raw-transformers script, on a 5-frame stack.
+
+    Both read the same uint16 TIFF, load the same model directory, track one click forward
+    and write a label TIFF; the ratio covers imports, model loading, contrast, tracking and
+    writing. Whole processes alternate A B B A so drift hits both alike.
+    """
+    import tifffile
+
+    from napari_sam2.core.sample import make_timelapse
+
+    threads = os.cpu_count() or 1
+    cli, raw = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        stack, _ = make_timelapse(5, (512, 512), n_cells=4, seed=3)
+        tifffile.imwrite(f"{tmp}/s.tif", stack, imagej=True, metadata={"axes": "TYX"})
+        Path(f"{tmp}/p.csv").write_text(f"object_id,frame,y,x,positive\n1,0,{CLICK[0]},{CLICK[1]},1\n")
+        commands = {
+            "cli": [
+                *(sys.executable, "-m", "napari_sam2.cli", "track", f"{tmp}/s.tif", "--prompts", f"{tmp}/p.csv"),
+                *("--out", f"{tmp}/l.tif", "--model", str(model_dir), "--direction", "forward", "--quiet"),
+                *("--device", args.device, "--threads", str(threads), "--overwrite"),
+            ],
+            "raw": [
+                sys.executable,
+                "-c",
+                _RAW_PROCESS.format(
+                    tmp=tmp, model=model_dir, device=args.device, threads=threads, y=CLICK[0], x=CLICK[1]
+                ),
+            ],
+        }
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+        for _ in range(max(1, args.repeats)):
+            for name, times in (("cli", cli), ("raw", raw), ("raw", raw), ("cli", cli)):
+                t0 = time.perf_counter()
+                subprocess.run(commands[name], check=True, capture_output=True, env=env)
+                times.append(time.perf_counter() - t0)
+    ratio = statistics.median(cli) / statistics.median(raw)
+    return {
+        "metric": "whole CLI process on a 5-frame 512x512 uint16 stack (import, load, track, write)",
+        "value": round(ratio, 3),
+        "unit": "x",
+        "target": "<= 1.05 vs a raw transformers script doing the same",
+        "ok": ratio <= 1.05,
+        "details": {"cli_s": [round(t, 2) for t in cli], "raw_s": [round(t, 2) for t in raw]},
+    }
+
+
 ROWS = [
     "engine",
     "repropagation",
@@ -572,6 +648,7 @@ ROWS = [
     "compile",
     "edgetam",
     "worker",
+    "startup",
 ]
 
 
@@ -581,6 +658,7 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=[], choices=ROWS)
+    parser.add_argument("--rows", nargs="*", choices=ROWS, help="run only these rows")
     parser.add_argument("--shape", default="sam2.1-tiny", help="model shape (reduced: a quick check of the code)")
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda or mps")
     parser.add_argument("--memory-frames", type=int, default=6, help="stack lengths N and 3N for the memory row")
@@ -598,11 +676,13 @@ def main(argv=None) -> int:
         tiny = load_model(str(model_dir), device=args.device, autocast_dtype=default_autocast_dtype(args.device))
         results = []
         for name in ROWS:
-            if name in args.skip:
+            if name in args.skip or (args.rows and name not in args.rows):
                 continue
             t0 = time.time()
             if name == "memory":
                 out = row_memory(args, model_dir)
+            elif name == "startup":
+                out = row_startup(args, model_dir)
             elif name == "compile":
                 out = row_compile(tiny, args, model_dir)
             else:

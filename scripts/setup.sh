@@ -7,4 +7,9 @@ PYTHON="${PYTHON:-python3}"
 [ -d .venv ] || "$PYTHON" -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -c constraints/test.txt -e ".[zarr,napari,pyqt6,edgetam,testing]"
+CONSTRAINTS="${CONSTRAINTS:-constraints/test.txt}"
+python -m pip install -q -c "$CONSTRAINTS" -e ".[zarr,napari,pyqt6,edgetam,testing]"
+# Meta's own SAM 2 (PyPI sam2), the tests' reference implementation; never imported by the
+# package. Built without its CUDA extension and against the torch already installed.
+python -m pip install -q -c "$CONSTRAINTS" setuptools wheel
+SAM2_BUILD_CUDA=0 python -m pip install -q --no-build-isolation -c "$CONSTRAINTS" sam2

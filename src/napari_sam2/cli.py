@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core.errors import Sam2FileError, Sam2InputError
+from .core.errors import Sam2Error, Sam2InputError
 
 EXIT_FAILED = 1
 EXIT_USER_ERROR = 2
@@ -39,7 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--prompts", help="CSV object_id,frame,y,x,positive (or napari's Points CSV export)")
     track.add_argument("--boxes", help="CSV object_id,frame,y0,x0,y1,x1")
     track.add_argument("--out", required=True, help="output label TIFF; a .json sidecar is written beside it")
-    track.add_argument("--model", default="sam2.1-tiny", help="registry name, hub id, local directory or random:NAME")
+    track.add_argument(
+        "--model",
+        default="sam2.1-tiny",
+        help="registry name, hub id, save_pretrained directory, Meta checkpoint (.pt) or random:NAME",
+    )
+    track.add_argument(
+        "--model-config",
+        metavar="NAME",
+        help="configuration of a .pt checkpoint (sam2.1-tiny, sam2-large, ...); default: inferred from its shapes",
+    )
     track.add_argument("--axis", type=int, help="axis to propagate (default: T or Z from the file, else 0)")
     track.add_argument("--hold", action="append", default=[], metavar="AXIS=INDEX", help="hold another axis at INDEX")
     track.add_argument("--channel", type=int, action="append", help="channel to use (once, or three times for RGB)")
@@ -70,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch.compile the image encoder and memory attention: a slow start, then faster frames "
         "(for long runs; see docs/benchmarks.md)",
     )
+    track.add_argument(
+        "--fill-hole-area",
+        type=int,
+        default=8,
+        metavar="PIXELS",
+        help="fill holes up to this area in SAM 2's low-resolution masks, as Meta's predictor does (default 8; 0: off)",
+    )
     track.add_argument("--overwrite", action="store_true", help="replace an existing output")
     track.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("models", help="list the model registry and what is in the local cache")
@@ -91,34 +107,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Sam2InputError as exc:
         print(f"napari-sam2: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except Sam2FileError as exc:
+    except Sam2Error as exc:  # a file that failed while working, or an unusable installation
         print(f"napari-sam2: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
 
 # -- track ----------------------------------------------------------------------------------
-def _return_large_buffers_to_the_os() -> None:
-    """Make glibc map (and unmap on free) every buffer of 1 MiB or more.
+def _freed_memory_returner():
+    """A function that hands memory freed on the C heap back to the OS (glibc's ``malloc_trim``).
 
-    With its default dynamic threshold, glibc keeps freed tensor buffers in fragmented heap
-    arenas, and a long run's memory grows by 1.6-3 MiB per frame although the engine keeps
-    0.5 MiB; with a fixed threshold it stayed at 0.35 MiB per frame (docs/benchmarks.md).
+    glibc keeps freed tensor buffers in fragmented heap arenas: without help, a long run's
+    memory grows by 1.6-3 MiB per frame although the engine keeps 0.5 MiB. Trimming after
+    each frame holds it at 0.21 MiB per frame and costs milliseconds. (The former remedy, a
+    1 MiB ``M_MMAP_THRESHOLD``, held 0.39 MiB per frame but made every large buffer a fresh
+    mmap: page faults cost a 5-frame run 25 % more time; docs/benchmarks.md.)
+    Elsewhere than glibc it does nothing.
     """
     if not sys.platform.startswith("linux"):
-        return
+        return lambda: None
     import ctypes
 
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(1 << 20))  # M_MMAP_THRESHOLD
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
+        return lambda: None  # not glibc: nothing to tune
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
 
 
 def _cmd_track(args: argparse.Namespace) -> int:
     from .core import io
-
-    _return_large_buffers_to_the_os()
     from .core.labels import label_dtype
     from .core.models import resolve_spec
 
@@ -130,7 +148,15 @@ def _cmd_track(args: argparse.Namespace) -> int:
         raise Sam2InputError("Give prompts with --prompts and/or --boxes.")
     if args.threads is not None and args.threads < 1:
         raise Sam2InputError(f"--threads must be at least 1, got {args.threads}.")
-    resolve_spec(args.model)
+    if args.fill_hole_area < 0:
+        raise Sam2InputError(f"--fill-hole-area must be 0 (off) or more, got {args.fill_hole_area}.")
+    kind, _ = resolve_spec(args.model)
+    if args.model_config is not None:
+        from .core.checkpoints import check_config_name
+
+        if kind != "checkpoint":
+            raise Sam2InputError("--model-config applies only to a Meta checkpoint (.pt) given as --model.")
+        check_config_name(args.model_config)
     image = io.read_image(args.input)
     writer = None
     try:
@@ -173,13 +199,23 @@ def _open_session(source, points, boxes, disk, args):
         quiet_third_party()
     set_torch_threads(args.threads)
     loaded = ModelLoader().load(
-        args.model, device=args.device, progress=not args.quiet, compile=args.compile, precision=args.precision
+        args.model,
+        device=args.device,
+        progress=not args.quiet,
+        compile=args.compile,
+        precision=args.precision,
+        model_config=args.model_config,
     )
     # Each frame is visited once per pass, so cached features are never reused in batch:
     # keep about three 1024² frames (16 MiB each), and memory stays flat with stack length.
     # There are no correction clicks in batch, so no memory-conditioned features are kept.
     session = TrackingSession(
-        loaded, source, feature_cache_mb=CLI_FEATURE_CACHE_MB, conditioned_cache_mb=0, disk_cache=disk
+        loaded,
+        source,
+        feature_cache_mb=CLI_FEATURE_CACHE_MB,
+        conditioned_cache_mb=0,
+        disk_cache=disk,
+        fill_hole_area=args.fill_hole_area,
     )
     apply_prompts(session, points, boxes)
     return session
@@ -228,8 +264,23 @@ def _frame_source(image, args):
     )
     if args.contrast_limits and source.is_uint8:
         raise Sam2InputError("--contrast-limits applies to 16-bit and float data; 8-bit data goes to SAM 2 as it is.")
+    if args.roi:
+        _check_roi_inside(args.roi, source.full_frame_shape)
     letter = axes[frame_axis] if axes and frame_axis is not None and len(axes) == len(shape) else "T"
     return source, letter
+
+
+def _check_roi_inside(roi, frame_shape) -> None:
+    """--roi is taken as typed: a box reaching outside the frame, or upside down, is refused, not clipped."""
+    y0, x0, y1, x1 = roi
+    h, w = frame_shape
+    if y0 >= y1 or x0 >= x1:
+        raise Sam2InputError(f"--roi {y0:g} {x0:g} {y1:g} {x1:g}: Y0 must be less than Y1 and X0 less than X1.")
+    if y0 < 0 or x0 < 0 or y1 > h or x1 > w:
+        raise Sam2InputError(
+            f"--roi {y0:g} {x0:g} {y1:g} {x1:g} reaches outside the {h}x{w} frame; "
+            f"rows go from 0 to {h} and columns from 0 to {w}."
+        )
 
 
 def _default_frame_axis(shape, axes, channel_axis) -> int | None:
@@ -272,6 +323,7 @@ def _run_and_write(session, writer, out: Path, args) -> int:
     from .core.pipeline import provenance
 
     done: set[int] = set()
+    return_freed_memory = _freed_memory_returner()
     status, code, error = "complete", 0, None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -280,6 +332,7 @@ def _run_and_write(session, writer, out: Path, args) -> int:
             merge_result(plane, result)
             writer.write_frame(result.frame, plane)
             done.add(result.frame)
+            return_freed_memory()
     except KeyboardInterrupt:
         status, code = "interrupted", EXIT_INTERRUPTED
     except Sam2FileError as exc:

@@ -33,10 +33,9 @@ DEFAULT_BUDGET_GB = 20.0
 
 def default_root() -> Path:
     """``$NAPARI_SAM2_CACHE/features`` or ``~/.cache/napari-sam2/features``."""
-    base = os.environ.get("NAPARI_SAM2_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "napari-sam2"
-    )
-    return Path(base) / "features"
+    from .models import project_cache_root
+
+    return project_cache_root() / "features"
 
 
 def usable_folder(folder: str | os.PathLike) -> Path:

@@ -7,7 +7,10 @@
   inside a valid container, a full disk, a read-only folder). The message names the file and
   the cause; the CLI exits with status 1 and keeps what was finished.
 
-Both subclass :class:`Sam2Error`: the CLI prints its message on one line and the plugin shows
+* :class:`Sam2SetupError`: the installation cannot run napari-sam2 (a transformers release
+  whose private SAM 2 parts changed). The CLI exits with status 1.
+
+All subclass :class:`Sam2Error`: the CLI prints its message on one line and the plugin shows
 it as a notification. Any other exception is a bug and keeps its traceback.
 """
 
@@ -28,3 +31,7 @@ class ModelUnavailableError(Sam2InputError):
 
 class Sam2FileError(Sam2Error):
     """A file could not be read or written while working; the message names it and the cause."""
+
+
+class Sam2SetupError(Sam2Error):
+    """The installed packages cannot run the engine; the message says what to install."""

@@ -209,6 +209,8 @@ _FALSE = {"0", "false", "no", "n", "f", "negative", "0.0"}
 
 def _read_rows(path: str | os.PathLike, what: str) -> tuple[list[str], list[dict[str, str]]]:
     path = Path(path)
+    if path.is_dir():
+        raise Sam2InputError(f"The {what} file {path} is a folder; choose a CSV file.")
     if not path.is_file():
         raise Sam2InputError(f"The {what} file {path} does not exist.")
     try:
@@ -218,6 +220,8 @@ def _read_rows(path: str | os.PathLike, what: str) -> tuple[list[str], list[dict
             columns = [c.strip() for c in (reader.fieldnames or [])]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise Sam2InputError(f"The {what} file {path} is not a CSV text file ({exc}).") from exc
+    except OSError as exc:
+        raise Sam2InputError(f"The {what} file {path} cannot be read ({exc.strerror or exc}).") from exc
     rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in rows]
     rows = [r for r in rows if any(r.values())]
     if not columns or not rows:

@@ -1,10 +1,12 @@
 """Model registry, loading, device and precision choice.
 
-A model is named in one of four ways:
+A model is named in one of five ways:
 
 * a short registry name (``sam2.1-tiny``), mapped to a hub id;
 * a hub id (``facebook/sam2.1-hiera-tiny``), downloaded once into huggingface_hub's cache;
 * a local directory written by ``save_pretrained`` (offline clusters, fine-tuned models);
+* a checkpoint in Meta's format (``.pt``), converted once and cached
+  (:mod:`~napari_sam2.core.checkpoints`);
 * ``random:NAME``: the shape of ``NAME`` with random weights, for tests and for trying the
   pipeline without weights. Its masks are meaningless, and everything it produces says so.
 
@@ -100,12 +102,13 @@ class LoadedModel:
             "autocast_dtype": str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else None,
             "image_size": self.image_size,
             "compiled": bool(self.extra.get("compiled")),
+            **({"config": self.extra["config"]} if "config" in self.extra else {}),
         }
 
 
 # -- names ----------------------------------------------------------------------------------
 def resolve_spec(spec: str) -> tuple[str, str]:
-    """Return ``(kind, target)`` for a model name: kind is registry, hub, local or random."""
+    """Return ``(kind, target)`` for a model name: kind is hub, local, checkpoint or random."""
     spec = spec.strip()
     if spec.startswith(RANDOM_PREFIX):
         shape = spec[len(RANDOM_PREFIX) :]
@@ -114,8 +117,18 @@ def resolve_spec(spec: str) -> tuple[str, str]:
         return "random", shape
     if spec in REGISTRY:
         return "hub", REGISTRY[spec].hub_id
-    if Path(spec).expanduser().exists():
-        return "local", str(Path(spec).expanduser().resolve())
+    path = Path(spec).expanduser()
+    if path.is_file():
+        from .checkpoints import CHECKPOINT_SUFFIXES
+
+        if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+            raise ModelUnavailableError(
+                f"{spec} is a file but not a Meta checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}); "
+                "give a .pt file, a save_pretrained directory, a registry name or a hub id."
+            )
+        return "checkpoint", str(path.resolve())
+    if path.exists():
+        return "local", str(path.resolve())
     if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
         return "hub", spec
     raise ModelUnavailableError(f"Unknown model {spec!r}: not a registry name, hub id or directory; {_known_names()}")
@@ -211,14 +224,21 @@ class ModelLoader:
         tqdm_class=None,
         compile: bool = False,
         precision: str = "auto",
+        model_config: str | None = None,
     ) -> LoadedModel:
         """Load ``spec`` once; ``tqdm_class`` shows download progress (napari passes its own)."""
         device = pick_device(device)
         dtype = default_autocast_dtype(device, precision)
-        key = (spec, device, str(dtype), compile)
+        key = (spec, device, str(dtype), compile, model_config)
         if key not in self._loaded:
             self._loaded[key] = load_model(
-                spec, device=device, autocast_dtype=dtype, progress=progress, tqdm_class=tqdm_class, compile=compile
+                spec,
+                device=device,
+                autocast_dtype=dtype,
+                progress=progress,
+                tqdm_class=tqdm_class,
+                compile=compile,
+                model_config=model_config,
             )
         return self._loaded[key]
 
@@ -231,17 +251,31 @@ def load_model(
     progress: bool = True,
     tqdm_class=None,
     compile: bool = False,
+    model_config: str | None = None,
 ) -> LoadedModel:
-    """Load ``spec`` (registry name, hub id, directory or ``random:NAME``) onto ``device``.
+    """Load ``spec`` (registry name, hub id, directory, ``.pt`` or ``random:NAME``) onto ``device``.
+
+    ``model_config`` names the configuration of a Meta checkpoint whose shape is not one of
+    the official ones; it is refused for any other kind of model.
 
     ``compile=True`` wraps the image encoder and memory attention in ``torch.compile``: the
     first frames pay the compilation (seconds to minutes), later frames run faster. Worth it
     for long batch runs, not for interactive use (see docs/benchmarks.md); off by default.
     """
     kind, target = resolve_spec(spec)
+    if model_config is not None and kind != "checkpoint":
+        raise Sam2InputError("--model-config applies only to a Meta checkpoint (.pt) given as --model.")
+    extra: dict = {}
     if kind == "random":
         model, processor = build_random_model(target)
         revision, source, model_id = "random-seed-0", "random", f"{RANDOM_PREFIX}{target}"
+    elif kind == "checkpoint":
+        from .checkpoints import convert_checkpoint
+
+        directory, digest, config_name = convert_checkpoint(target, model_config=model_config)
+        model, processor = _load_directory(directory, label=target)
+        revision, source, model_id = f"sha256:{digest[:16]}", "checkpoint", target
+        extra["config"] = config_name
     else:
         if kind == "hub":
             directory, revision = fetch_from_hub(target, progress=progress, tqdm_class=tqdm_class)
@@ -252,6 +286,7 @@ def load_model(
     model = model.to(device).eval()
     if compile:
         _compile_hot_parts(model)
+        extra["compiled"] = True
     return LoadedModel(
         model=model,
         processor=processor,
@@ -263,7 +298,7 @@ def load_model(
         autocast_dtype=autocast_dtype,
         is_random=kind == "random",
         image_size=int(processor.target_size),
-        extra={"compiled": True} if compile else {},
+        extra=extra,
     )
 
 
@@ -373,7 +408,25 @@ def _model_class(model_type: str, label: str):
             f"{label} holds a {model_type or 'unknown'!r} model, not a SAM 2 video model "
             "(expected model_type sam2_video or edgetam_video)."
         )
+    if model_type == "edgetam_video":
+        require_edgetam_support()
     return getattr(transformers, classes[model_type])
+
+
+#: The first transformers release that builds EdgeTAM offline (tested from there on).
+EDGETAM_MIN_TRANSFORMERS = "5.20"
+
+
+def require_edgetam_support() -> None:
+    """EdgeTAM was tested from transformers 5.20; older releases fetch its backbone from the hub."""
+    import transformers
+    from packaging.version import Version
+
+    if Version(transformers.__version__) < Version(EDGETAM_MIN_TRANSFORMERS):
+        raise ModelUnavailableError(
+            f"EdgeTAM needs transformers {EDGETAM_MIN_TRANSFORMERS} or newer (installed: {transformers.__version__}); "
+            f"pip install 'transformers>={EDGETAM_MIN_TRANSFORMERS}'."
+        )
 
 
 def _load_processor(directory: Path, model):
@@ -410,10 +463,50 @@ def _hash_directory(directory: Path) -> str:
         if path.suffix not in (".json", ".safetensors", ".bin"):
             continue
         digest.update(path.name.encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
+        digest.update(file_sha256(path).encode())
     return "sha256:" + digest.hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, remembered by (path, size, mtime, inode) so a model is read once, not per run.
+
+    The memo is a small JSON file beside the converted models; when it cannot be read or
+    written the hash is simply computed again.
+    """
+    import json
+
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+    memo_path = project_cache_root() / "file-hashes.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if isinstance(memo, dict) and isinstance(memo.get(key), str):
+        return memo[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    memo = {k: v for k, v in (memo if isinstance(memo, dict) else {}).items() if not k.startswith(f"{path.resolve()}|")}
+    memo[key] = value
+    try:
+        from .outputs import atomic_write_text
+
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(memo_path, json.dumps(dict(list(memo.items())[-256:])))
+    except Exception:  # a read-only or full home folder only costs the hash next time
+        pass
+    return value
+
+
+def project_cache_root() -> Path:
+    """``$NAPARI_SAM2_CACHE`` or ``~/.cache/napari-sam2``."""
+    return Path(
+        os.environ.get("NAPARI_SAM2_CACHE")
+        or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "napari-sam2")
+    )
 
 
 # -- random weights -------------------------------------------------------------------------
@@ -439,6 +532,7 @@ def random_config(shape: str):
             import timm  # noqa: F401
         except ImportError as exc:
             raise ModelUnavailableError("EdgeTAM needs the timm package: pip install 'napari-sam2[edgetam]'.") from exc
+        require_edgetam_support()
         return _edgetam_config()
 
     if shape == REDUCED:

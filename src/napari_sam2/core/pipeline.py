@@ -96,6 +96,7 @@ def provenance(
         "model": loaded.describe(),
         "input": session.source.describe(),
         "settings": settings,
+        "fill_hole_area": session.fill_hole_area,
         "prompts": {
             "points": [p.__dict__ for p in points],
             "boxes": [b.__dict__ for b in boxes],

@@ -30,8 +30,10 @@ checks them so that a transformers release that changes them fails loudly.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +41,16 @@ import numpy as np
 
 from .conditioned import ConditionedFeatures
 from .diskcache import DiskFeatureCache, frame_fingerprint, model_fingerprint
-from .errors import Sam2InputError
+from .errors import Sam2InputError, Sam2SetupError
 from .features import FeatureCache
 from .frames import FrameSource, PreprocessedFrames, Roi
+from .holes import DEFAULT_FILL_HOLE_AREA, fill_small_holes
 from .state import SpillingOutputs, SpillStore
 
 DIRECTIONS = ("forward", "backward", "both")
+
+#: The transformers releases tested (CI runs both ends); pyproject.toml holds the same range.
+TESTED_TRANSFORMERS = "transformers>=5.4,<5.25"
 
 #: Attributes of transformers' inference session that the engine reads or writes.
 PRIVATE_CONTRACT = (
@@ -74,6 +80,9 @@ class FramePrompts:
     points: list[Point] = field(default_factory=list)
     box: tuple[float, float, float, float] | None = None  # y0, x0, y1, x1
     mask: np.ndarray | None = None
+    #: The frame's mask logits before its first prompt (a tracked frame's), which the first
+    #: click refines; kept so that the prompts can be replayed from the same start.
+    base_logits: Any = None
 
     def is_empty(self) -> bool:
         return not self.points and self.box is None and self.mask is None
@@ -121,6 +130,12 @@ class TrackingSession:
     disk_cache
         A :class:`~napari_sam2.core.diskcache.DiskFeatureCache`, or a folder to open one in:
         encoded frames are kept there across sessions, keyed by the model input and model.
+    fill_hole_area
+        Fill background holes of up to this many pixels in the low-resolution masks, as
+        Meta's video predictor does (8, its default); 0 turns it off.
+    refine_with_previous_mask, prompted_frames_count_as_tracked, memory_from_stored_mask
+        Three more ways in which clicks behave as in Meta's predictor (see :func:`_as_meta`
+        and :meth:`_track_frame`). Only tests switch them off, to show each is needed.
     """
 
     def __init__(
@@ -136,8 +151,16 @@ class TrackingSession:
         spill_dir: str | None = None,
         feature_dtype: Any = None,
         disk_cache: Any = None,
+        fill_hole_area: int = DEFAULT_FILL_HOLE_AREA,
+        refine_with_previous_mask: bool = True,
+        prompted_frames_count_as_tracked: bool = True,
+        memory_from_stored_mask: bool = True,
     ) -> None:
         self.loaded = loaded
+        self.fill_hole_area = int(fill_hole_area)
+        self.refine_with_previous_mask = refine_with_previous_mask
+        self.prompted_frames_count_as_tracked = prompted_frames_count_as_tracked
+        self.memory_from_stored_mask = memory_from_stored_mask
         self.source = source
         self.frames = PreprocessedFrames(source, loaded.processor.video_processor)
         if disk_cache is not None and not isinstance(disk_cache, DiskFeatureCache):
@@ -276,11 +299,16 @@ class TrackingSession:
 
     # -- prompts ----------------------------------------------------------------------------
     def add_points(self, obj_id: int, frame: int, points: Iterable[Point | tuple]) -> FrameResult:
-        """Add clicks for ``obj_id`` on ``frame`` and return that frame's mask at once."""
+        """Add clicks for ``obj_id`` on ``frame`` and return that frame's mask at once.
+
+        Several points in one call are one step, as one call of Meta's
+        ``add_new_points_or_box``; :meth:`set_prompts` takes them one click at a time.
+        """
         new = self._validated(points, frame)
         prompts = self._frame_prompts(obj_id, frame)
+        if prompts.mask is not None:
+            prompts = self._restart(obj_id, frame)
         prompts.points.extend(new)
-        prompts.mask = None
         return self._predict_prompt_frame(obj_id, frame)
 
     def set_prompts(
@@ -291,17 +319,48 @@ class TrackingSession:
         points: Sequence[Point | tuple] = (),
         box: tuple[float, float, float, float] | None = None,
     ) -> FrameResult | None:
-        """Replace the prompts of ``obj_id`` on ``frame``; an empty set removes them."""
+        """Make ``points`` (in click order) and ``box`` the prompts of ``obj_id`` on ``frame``.
+
+        The mask is the one clicking them in this order gives, box first, as in Meta's
+        predictor where each click refines the mask of the one before: whatever the order of
+        edits that led here, the same prompts give the same mask (the CLI and a reloaded
+        prompts file repeat a napari session). Appended clicks cost one step each; any other
+        change replays the frame's prompts from its state before the first one. An empty set
+        removes them.
+        """
         new = self._validated(points, frame)
         if box is not None:
             for y, x in box_corners(*box):
                 self._to_roi_xy(y, x, f"The box on frame {frame}")
-        prompts = self._frame_prompts(obj_id, frame)
-        prompts.points, prompts.box, prompts.mask = new, box, None
-        if prompts.is_empty():
+        if not new and box is None:
             self.clear_prompts(obj_id, frame)
             return None
-        return self._predict_prompt_frame(obj_id, frame)
+        prompts = self._frame_prompts(obj_id, frame)
+        done = len(prompts.points)
+        appended = (
+            prompts.mask is None
+            and prompts.box == box
+            and (done > 0 or box is not None)
+            and prompts.points == new[:done]
+            and len(new) > done
+        )
+        if not appended:
+            prompts = self._restart(obj_id, frame)
+            prompts.box, done = box, 0
+            result = self._predict_prompt_frame(obj_id, frame) if box is not None else None
+        for point in new[done:]:
+            prompts.points.append(point)
+            result = self._predict_prompt_frame(obj_id, frame)
+        return result
+
+    def _restart(self, obj_id: int, frame: int) -> FramePrompts:
+        """Forget the prompts of ``obj_id`` on ``frame`` and their output, keeping where they
+        started; return the frame's new, empty prompts."""
+        base = self._frame_prompts(obj_id, frame).base_logits
+        self.clear_prompts(obj_id, frame)
+        prompts = self._frame_prompts(obj_id, frame)
+        prompts.base_logits = base
+        return prompts
 
     def add_mask(self, obj_id: int, frame: int, mask: np.ndarray) -> FrameResult:
         """Use a full-frame boolean mask (for example a painted label slice) as the prompt."""
@@ -314,8 +373,7 @@ class TrackingSession:
         mask = mask[roi.y0 : roi.y1, roi.x0 : roi.x1].astype(bool)
         if not mask.any():
             raise Sam2InputError(f"The mask prompt for object {obj_id} on frame {frame} is empty inside the region.")
-        prompts = self._frame_prompts(obj_id, frame)
-        prompts.points, prompts.box, prompts.mask = [], None, mask
+        self._restart(obj_id, frame).mask = mask
         return self._predict_prompt_frame(obj_id, frame)
 
     def clear_prompts(self, obj_id: int, frame: int) -> None:
@@ -378,7 +436,27 @@ class TrackingSession:
         tracked = state.frames_tracked_per_obj[0].get(frame)
         reverse = bool(tracked["reverse"]) if tracked else False
         model = self.loaded.model
-        with torch.inference_mode(), self.loaded.autocast(), self.conditioned.around(model, obj_id, reuse=True):
+        prompts = self._objects[obj_id].prompts[frame]
+        previous = self._previous_logits(state, frame)
+        if previous is None:
+            previous = prompts.base_logits
+        elif prompts.base_logits is None and len(prompts.points) + (prompts.box is not None) <= 1:
+            prompts.base_logits = previous  # the tracked mask this frame's first prompt refines
+        # Meta's add_new_mask uses no previous mask.
+        if not self.refine_with_previous_mask or prompts.mask is not None:
+            previous = None
+        with (
+            torch.inference_mode(),
+            self.loaded.autocast(),
+            self.conditioned.around(model, obj_id, reuse=True),
+            _as_meta(
+                model,
+                fill_hole_area=self.fill_hole_area,
+                memory_from_stored_mask=self.memory_from_stored_mask,
+                frame=frame,
+                previous_logits=previous,
+            ),
+        ):
             out = model(inference_session=state, frame_idx=frame, reverse=reverse)
         # The conditioning frames of this object changed: its kept features are stale now.
         self.conditioned.forget_object(obj_id)
@@ -387,6 +465,24 @@ class TrackingSession:
             self._make_conditioning(outputs, frame)
         self._drop_unread(state, frame)
         return self._result(frame, [obj_id], [out])
+
+    @staticmethod
+    def _previous_logits(state, frame: int):
+        """The frame's last low-resolution mask logits for this object, clamped as Meta does.
+
+        SAM's interactive refinement: clicks on a frame that already has a mask (a tracked
+        frame, or one prompted before) go to the mask decoder together with that mask, so a
+        negative click trims the mask the user sees instead of starting again from the clicks
+        alone. Meta's predictor does this; transformers' ``forward`` never passes them.
+        """
+        import torch
+
+        outputs = state.output_dict_per_obj[0]
+        for kind in ("cond_frame_outputs", "non_cond_frame_outputs"):
+            stored = outputs[kind].get(frame)
+            if stored is not None and stored.get("pred_masks") is not None:
+                return torch.clamp(stored["pred_masks"], -32.0, 32.0)
+        return None
 
     @staticmethod
     def _make_conditioning(outputs: dict, frame: int) -> None:
@@ -464,8 +560,20 @@ class TrackingSession:
         outs = []
         for obj_id in ids:
             state, model = self._objects[obj_id].state, self.loaded.model
-            with torch.inference_mode(), self.loaded.autocast(), self.conditioned.around(model, obj_id, reuse=False):
+            with (
+                torch.inference_mode(),
+                self.loaded.autocast(),
+                self.conditioned.around(model, obj_id, reuse=False),
+                _as_meta(
+                    model, fill_hole_area=self.fill_hole_area, memory_from_stored_mask=self.memory_from_stored_mask
+                ),
+            ):
                 outs.append(model(inference_session=state, frame_idx=frame, reverse=reverse))
+            # Meta's propagation marks every frame it passes as tracked, prompted ones included,
+            # so a later click there is a correction that uses memory; transformers leaves
+            # prompted frames out, and the click would start again with no memory.
+            if self.prompted_frames_count_as_tracked:
+                state.frames_tracked_per_obj[0][frame] = {"reverse": reverse}
             self._drop_unread(state, frame)
         result = self._result(frame, ids, outs)
         self.frame_seconds.append(time.perf_counter() - t0)
@@ -478,10 +586,14 @@ class TrackingSession:
             if stored is None:
                 continue
             stored.pop("high_res_masks", None)
+            # The mask logits stay (a click there refines them, as in Meta's predictor), as a
+            # fresh copy made after the frame's transient buffers are freed: kept where the
+            # model allocated them, the heap around them could not be returned, and a CLI
+            # run's peak grew by 4.2 MiB per frame instead of 0.3 (docs/benchmarks.md).
+            if stored.get("pred_masks") is not None:
+                stored["pred_masks"] = stored["pred_masks"].clone()
             if not self.slim_state:
                 continue
-            if kind == "non_cond_frame_outputs":
-                stored.pop("pred_masks", None)  # only conditioning frames' masks are read back
             stored["maskmem_pos_enc"] = self._shared(stored.get("maskmem_pos_enc"))
 
     def _shared(self, pos_enc):
@@ -554,12 +666,58 @@ def plan_passes(
         raise Sam2InputError(f"The frame range {first}..{last} is empty; the first frame must come first.")
     if not first <= start <= last:
         raise Sam2InputError(f"The start frame {start} is outside the frame range {first}..{last}.")
+    if direction == "backward" and start == first:
+        raise Sam2InputError(
+            f"Tracking backward from frame {start} tracks nothing: it is the first frame"
+            f"{' of the range' if first else ''}. Track forward, or start from a later frame."
+        )
     passes = []
     if direction in ("forward", "both"):
         passes.append((False, range(start, last + 1)))
-    if direction in ("backward", "both") and start > 0:
+    if direction in ("backward", "both") and start > first:
         passes.append((True, range(start, first - 1, -1)))
     return passes
+
+
+@contextmanager
+def _as_meta(
+    model, *, fill_hole_area: int, memory_from_stored_mask: bool, frame: int | None = None, previous_logits=None
+):
+    """Within this call, run each frame's inference as Meta's video predictor does.
+
+    transformers' ``_run_single_frame_inference`` is wrapped, for this call only, to:
+
+    * feed ``previous_logits`` to the mask decoder with the clicks on ``frame`` (see
+      :meth:`TrackingSession._previous_logits`); its ``forward`` never passes them;
+    * fill holes of up to ``fill_hole_area`` pixels in the low-resolution logits before
+      they are stored and shown (:mod:`~napari_sam2.core.holes`);
+    * encode a prompted frame's memory from that stored low-resolution mask, upsampled, as
+      Meta does when propagation starts (transformers encodes the decoder's own upsampled
+      mask, or a mask prompt at full resolution). Tracked frames keep the decoder's mask
+      for memory, as in Meta's ``track_step``.
+    """
+    import torch.nn.functional as F
+
+    original = model._run_single_frame_inference
+
+    def run(**kwargs):
+        prompted = kwargs.get("point_inputs") is not None or kwargs.get("mask_inputs") is not None
+        if previous_logits is not None and kwargs.get("frame_idx") == frame and kwargs.get("point_inputs") is not None:
+            kwargs["prev_sam_mask_logits"] = previous_logits.to(kwargs["inference_session"].inference_device)
+        out = original(**kwargs)
+        out["pred_masks"] = fill_small_holes(out["pred_masks"], fill_hole_area)
+        high_res = out.get("high_res_masks")
+        if memory_from_stored_mask and prompted and high_res is not None:
+            size = high_res.shape[-2:]
+            upsampled = F.interpolate(out["pred_masks"].float(), size=size, mode="bilinear", align_corners=False)
+            out["high_res_masks"] = upsampled.reshape(high_res.shape).to(high_res.dtype)
+        return out
+
+    model._run_single_frame_inference = run  # shadows the method, this call only
+    try:
+        yield
+    finally:
+        del model._run_single_frame_inference
 
 
 def _session_class(model):
@@ -567,10 +725,37 @@ def _session_class(model):
     if type(model).__name__.startswith("EdgeTam"):
         from transformers.models.edgetam_video.modeling_edgetam_video import EdgeTamVideoInferenceSession
 
-        return EdgeTamVideoInferenceSession
+        return check_transformers_contract(EdgeTamVideoInferenceSession)
     from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
 
-    return Sam2VideoInferenceSession
+    return check_transformers_contract(Sam2VideoInferenceSession)
+
+
+@functools.cache
+def check_transformers_contract(session_class):
+    """``session_class`` if it has every private part the engine uses; else one clear error.
+
+    pip keeps transformers inside the tested range; this catches an installation forced
+    outside it before anything is tracked, instead of an AttributeError mid-run.
+    """
+    import transformers
+
+    try:
+        state = session_class(video=None, video_height=10, video_width=10)
+        missing = [name for name in PRIVATE_CONTRACT if not hasattr(state, name)]
+        missing += [
+            f"cache.{name}"
+            for name in ("get_vision_features", "cache_vision_features")
+            if not hasattr(getattr(state, "cache", None), name)
+        ]
+    except Exception as exc:  # a changed constructor is a changed contract
+        missing = [f"its constructor ({type(exc).__name__})"]
+    if missing:
+        raise Sam2SetupError(
+            f"transformers {transformers.__version__} changed parts of its SAM 2 video session that napari-sam2 "
+            f"uses ({', '.join(missing)}); install a tested release: pip install '{TESTED_TRANSFORMERS}'."
+        )
+    return session_class
 
 
 def _as_point(p: Point | tuple) -> Point:

@@ -7,6 +7,7 @@ from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -117,13 +118,13 @@ class ImagePanel(QGroupBox):
 
 
 class ModelPanel(QGroupBox):
-    """Model name (registry, hub id or directory), device, and loading status."""
+    """Model name (registry, hub id, directory or Meta .pt checkpoint), device, and loading status."""
 
     def __init__(self, controller) -> None:
         super().__init__("Model")
         self.controller = controller
         self.model_combo, self.device_combo = QComboBox(), QComboBox()
-        self.model_combo.setEditable(True)  # a hub id or a local directory can be typed in
+        self.model_combo.setEditable(True)  # a hub id, a local directory or a .pt file can be typed in
         cached = cached_models()
         for info in REGISTRY.values():
             state = "cached" if info.hub_id in cached else f"download {info.download_mb} MB"
@@ -146,7 +147,14 @@ class ModelPanel(QGroupBox):
         form.addRow("device", self.device_combo)
         form.addRow(self.ahead_box)
         form.addRow(self.disk_box)
-        form.addRow(button("Load model", self._on_load, "Download (first time) and load in the background"))
+        row = QHBoxLayout()
+        row.addWidget(button("Load model", self._on_load, "Download (first time) and load in the background"))
+        row.addWidget(
+            button(
+                "Checkpoint…", self._on_checkpoint, "Use a SAM 2 checkpoint in Meta's format (.pt), e.g. a fine-tune"
+            )
+        )
+        form.addRow(row)
         form.addRow(self.status)
         self.setLayout(form)
         self.model_combo.currentIndexChanged.connect(lambda *_: self.apply())
@@ -173,6 +181,11 @@ class ModelPanel(QGroupBox):
     def _on_load(self) -> None:
         self.apply()
         guard(self.controller.load_model)
+
+    def _on_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "SAM 2 checkpoint", "", "Checkpoints (*.pt *.pth *.ckpt)")
+        if path:
+            self.choose_model(path)
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)

@@ -88,7 +88,13 @@ def test_everything_checkable_is_refused_before_the_model_loads(tmp_path, sample
         "strings": ([p / "strings.npy", "--prompts", prompts], "not image intensities"),
         "1x1 frames": ([p / "tiny.npy", "--prompts", prompts], "too small for SAM 2"),
         "random unknown shape": ([image, "--prompts", prompts, "--model", "random:huge"], "Unknown model shape"),
+        "roi outside": ([image, "--prompts", prompts, "--roi", "0", "0", "9999", "50"], "reaches outside the"),
+        "roi upside down": ([image, "--prompts", prompts, "--roi", "50", "0", "10", "50"], "Y0 must be less than Y1"),
+        "backward from 0": ([image, "--prompts", prompts, "--direction", "backward", "--start", "0"], "tracks nothing"),
+        "config without .pt": ([image, "--prompts", prompts, "--model-config", "sam2-tiny"], "to a Meta checkpoint"),
+        "model is a text file": ([image, "--prompts", prompts, "--model", p / "notes.txt"], "not a Meta checkpoint"),
     }
+    (p / "notes.txt").write_text("not a model")
     for case, (args, message) in cases.items():
         out = p / f"out-{case.replace(' ', '_')}.tif"
         code, err = _run(capfd, *args, "--out", out)

@@ -38,7 +38,8 @@ def test_points_are_y_x_on_an_asymmetric_image(reduced_model):
     # driven directly, with the click given both ways round.
     stack = moving_blob_stack(1, shape=(90, 140))
     y, x = 20.0, 110.0  # (y, x) inside the image; (x, y) = (110, 20) would be outside rows
-    engine = TrackingSession(reduced_model, FrameSource(stack)).add_points(1, 0, [(y, x)]).masks[0]
+    # transformers fills no holes: compare with the engine's hole filling off.
+    engine = TrackingSession(reduced_model, FrameSource(stack), fill_hole_area=0).add_points(1, 0, [(y, x)]).masks[0]
     assert_meaningful(engine)
 
     def direct(xy):
@@ -251,8 +252,9 @@ def test_slim_state_changes_no_masks_and_holds_less(reduced_model):
         np.testing.assert_array_equal(slim_second[frame], full_second[frame])
     assert_meaningful(slim_second[13][0])
     assert_differs(full_first[12][0], full_second[12][0])  # the correction mattered
-    # transformers already shares maskmem_pos_enc's storage; slimming drops tracked pred_masks.
-    assert slim.state_nbytes() < 0.8 * full.state_nbytes()
+    # Slimming shares maskmem_pos_enc's storage (transformers mostly does already). Tracked
+    # frames' low-resolution logits are kept: a click there refines them, as in Meta's predictor.
+    assert slim.state_nbytes() <= full.state_nbytes()
 
 
 def test_spilled_state_changes_no_masks(reduced_model):
@@ -296,8 +298,9 @@ def test_state_per_frame_is_small(reduced_model):
         list(session.propagate("forward"))
         sizes[n] = session.state_nbytes()
     per_frame = (sizes[24] - sizes[12]) / 12
-    # Reduced shape (256 input, 16x16 memory): bf16 memory 16*16*64*2 = 32 KiB + pointer.
-    assert per_frame < 40 * 1024, per_frame
+    # Reduced shape (256 input, 16x16 memory): bf16 memory 16*16*64*2 = 32 KiB, the 64x64
+    # float32 mask logits a click refines (16 KiB), and the pointer.
+    assert per_frame < 52 * 1024, per_frame
 
 
 def test_cached_repropagation_gives_identical_masks_without_reading_frames(reduced_model):
@@ -364,3 +367,27 @@ def test_two_corrections_on_the_same_frame_both_count(reduced_model):
     after = {r.frame: r.masks[0] for r in session.propagate("forward", start=5)}
     np.testing.assert_array_equal(after[5], second)
     assert_meaningful(after[9])
+
+
+def test_the_same_prompts_give_the_same_mask_whatever_edits_led_there(reduced_model):
+    # A click refines the mask of the one before (Meta's semantics), so set_prompts replays
+    # a frame's clicks in order after any change but an appended click: an edited napari
+    # session, the CLI and a reloaded prompts file give the same masks.
+    stack = moving_blob_stack(6)
+    p1, p2, p3 = Point(40, 60), Point(70, 100, False), Point(20, 30)
+    sessions = []
+    for _ in range(2):
+        session = TrackingSession(reduced_model, FrameSource(stack))
+        session.add_points(1, 0, [CLICK])
+        list(session.propagate("forward"))
+        sessions.append(session)
+    edited, direct = sessions
+    for points in ([p1], [p1, p2], [p1, p2, p3], [p3], [p1, p3]):  # a click deleted, the first moved
+        last = edited.set_prompts(1, 3, points=points)
+    fresh = direct.set_prompts(1, 3, points=[p1, p3])
+    assert_meaningful(fresh.masks[0])
+    np.testing.assert_array_equal(last.masks, fresh.masks)
+    one_step = TrackingSession(reduced_model, FrameSource(stack))
+    one_step.add_points(1, 0, [CLICK])
+    list(one_step.propagate("forward"))
+    assert_differs(one_step.add_points(1, 3, [p1, p3]).masks[0], fresh.masks[0])  # clicks refine, one by one

@@ -68,3 +68,30 @@ def test_tracked_outputs_are_only_looked_up_by_frame():
         assert uses, module.__name__
         assert set(uses) <= {".get", "["}, (module.__name__, set(uses))
         assert "_prepare_vision_features" in source  # used by TrackingSession.encode
+
+
+def test_a_release_that_changed_the_contract_stops_with_one_line_naming_the_range():
+    import pytest
+
+    from napari_sam2.core.errors import Sam2SetupError
+    from napari_sam2.core.session import TESTED_TRANSFORMERS, check_transformers_contract
+
+    class ChangedSession:  # what a future release might look like
+        def __init__(self, video, video_height, video_width):
+            self.processed_frames = None
+
+    with pytest.raises(Sam2SetupError, match=r"uses \(cache, output_dict_per_obj, .*pip install 'transformers>=") as e:
+        check_transformers_contract(ChangedSession)
+    assert "\n" not in str(e.value) and TESTED_TRANSFORMERS in str(e.value)
+
+
+def test_the_tested_range_is_the_one_pip_enforces():
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+
+    from napari_sam2.core.session import TESTED_TRANSFORMERS
+
+    pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
+    assert TESTED_TRANSFORMERS in pyproject["project"]["dependencies"]
