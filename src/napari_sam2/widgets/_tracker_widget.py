@@ -52,7 +52,13 @@ class TrackerWidget(QWidget):
         if event is not None and event.type == "removed":
             # React once napari has finished removing: a closing viewer removes every layer,
             # and creating layers in between would never let it finish.
-            QTimer.singleShot(0, self._on_layer_removed)
+            # The timer is this widget's child, so it dies with it: PySide6 deletes a closing
+            # viewer's dock widgets before its layers, and the call must not reach them.
+            timer = QTimer(self)
+            timer.setSingleShot(True)
+            timer.timeout.connect(self._on_layer_removed)
+            timer.timeout.connect(timer.deleteLater)
+            timer.start(0)
             return
         if self._closed:
             return
