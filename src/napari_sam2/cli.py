@@ -138,7 +138,7 @@ def _freed_memory_returner():
 def _cmd_track(args: argparse.Namespace) -> int:
     from .core import io
     from .core.labels import label_dtype
-    from .core.models import resolve_spec
+    from .core.models import check_model_config, resolve_spec
 
     # Everything that can be checked is checked before the model loads, and before the
     # labels file is laid out (which also proves the output folder is writable).
@@ -150,13 +150,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
         raise Sam2InputError(f"--threads must be at least 1, got {args.threads}.")
     if args.fill_hole_area < 0:
         raise Sam2InputError(f"--fill-hole-area must be 0 (off) or more, got {args.fill_hole_area}.")
-    kind, _ = resolve_spec(args.model)
-    if args.model_config is not None:
-        from .core.checkpoints import check_config_name
-
-        if kind != "checkpoint":
-            raise Sam2InputError("--model-config applies only to a Meta checkpoint (.pt) given as --model.")
-        check_config_name(args.model_config)
+    check_model_config(resolve_spec(args.model)[0], args.model_config)
     image = io.read_image(args.input)
     writer = None
     try:

@@ -26,10 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelUnavailableError
-from .models import file_sha256, project_cache_root
+from .models import (
+    REDUCED,
+    REGISTRY,
+    config_image_size,
+    file_sha256,
+    make_processor,
+    project_cache_root,
+    random_config,
+)
 
 #: Suffixes recognised as Meta checkpoints when a file is given as the model.
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+#: The official SAM 2 / 2.1 configurations a checkpoint can have (EdgeTAM is no Meta checkpoint).
+OFFICIAL_CONFIGS = tuple(name for name in REGISTRY if name.startswith("sam2"))
 
 # Hiera trunk (width of the patch embedding, number of blocks) of each official shape.
 _TRUNKS = {(96, 12): "tiny", (96, 16): "small", (112, 24): "base-plus", (144, 48): "large"}
@@ -221,11 +232,8 @@ def infer_shape(meta: dict) -> str:
 
 def check_config_name(name: str) -> str:
     """An official configuration name, or ``reduced`` (this project's small test shape)."""
-    from .models import REDUCED, REGISTRY
-
-    if name != REDUCED and (name not in REGISTRY or not name.startswith("sam2")):
-        official = ", ".join(n for n in REGISTRY if n.startswith("sam2"))
-        raise ModelUnavailableError(f"Unknown --model-config {name!r}; use one of {official}.")
+    if name != REDUCED and name not in OFFICIAL_CONFIGS:
+        raise ModelUnavailableError(f"Unknown --model-config {name!r}; use one of {', '.join(OFFICIAL_CONFIGS)}.")
     return name
 
 
@@ -233,8 +241,6 @@ def build_from_meta(meta: dict, config_name: str, *, label: str):
     """A transformers ``Sam2VideoModel`` holding ``meta``'s tensors, checked strictly."""
     import torch
     from transformers import Sam2VideoModel
-
-    from .models import random_config
 
     converted = to_hf_state_dict(meta)
     with torch.device("meta"):
@@ -265,6 +271,15 @@ def converted_root() -> Path:
     return project_cache_root() / "converted"
 
 
+def _cached_conversion(root: Path, key: str, model_config: str | None) -> Path | None:
+    """The cached folder of a checkpoint (by hash): of ``model_config``, or else of the official
+    configuration inference would give (one that loaded strictly has that one's shapes)."""
+    for name in [model_config] if model_config is not None else OFFICIAL_CONFIGS:
+        if (root / f"{key}-{name}" / "config.json").is_file():
+            return root / f"{key}-{name}"
+    return None
+
+
 def convert_checkpoint(path: str | os.PathLike, *, model_config: str | None = None) -> tuple[Path, str, str]:
     """Return ``(directory, sha256, config)`` of ``path`` converted and cached in save_pretrained form.
 
@@ -274,17 +289,14 @@ def convert_checkpoint(path: str | os.PathLike, *, model_config: str | None = No
     import shutil
     import tempfile
 
-    from .models import _config_image_size, make_processor
-
     path = Path(path).expanduser().resolve()
     if model_config is not None:
         check_config_name(model_config)
     digest = file_sha256(path)
     root = converted_root()
-    if model_config is not None:
-        target = root / f"{digest[:32]}-{model_config}"
-        if (target / "config.json").is_file():
-            return target, digest, model_config
+    cached = _cached_conversion(root, digest[:32], model_config)
+    if cached is not None:  # not even read again
+        return cached, digest, cached.name.split("-", 1)[1]
     meta = read_meta_state_dict(path)
     config_name = model_config or infer_shape(meta)
     target = root / f"{digest[:32]}-{config_name}"
@@ -298,7 +310,7 @@ def convert_checkpoint(path: str | os.PathLike, *, model_config: str | None = No
         raise ModelUnavailableError(f"Cannot write the converted model under {root}: {exc.strerror or exc}") from exc
     try:
         model.save_pretrained(staging)
-        make_processor(_config_image_size(model.config)).save_pretrained(staging)
+        make_processor(config_image_size(model.config)).save_pretrained(staging)
         (staging / "napari_sam2_source.txt").write_text(f"{path}\nsha256:{digest}\nconfig:{config_name}\n")
         os.replace(staging, target)
     except OSError as exc:

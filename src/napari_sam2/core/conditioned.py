@@ -18,6 +18,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
+from .shadow import shadowing
+
 
 class ConditionedFeatures:
     """LRU store ``(object id, frame) -> memory-conditioned features`` under a byte budget."""
@@ -64,20 +66,19 @@ class ConditionedFeatures:
         if self.budget_bytes <= 0:
             yield
             return
-        original: Callable = model._prepare_memory_conditioned_features
 
-        def conditioned(**kwargs):
-            if kwargs["is_initial_conditioning_frame"]:
-                return original(**kwargs)
-            key = (obj_id, int(kwargs["frame_idx"]))
-            if reuse and key in self._entries:
-                return self.take(key)
-            value = original(**kwargs)
-            self.put(key, value)
-            return value
+        def wrap(original: Callable) -> Callable:
+            def conditioned(**kwargs):
+                if kwargs["is_initial_conditioning_frame"]:
+                    return original(**kwargs)
+                key = (obj_id, int(kwargs["frame_idx"]))
+                if reuse and key in self._entries:
+                    return self.take(key)
+                value = original(**kwargs)
+                self.put(key, value)
+                return value
 
-        model._prepare_memory_conditioned_features = conditioned  # shadows the method, this call only
-        try:
+            return conditioned
+
+        with shadowing(model, "_prepare_memory_conditioned_features", wrap):
             yield
-        finally:
-            del model._prepare_memory_conditioned_features

@@ -30,11 +30,11 @@ def fill_small_holes(logits, max_area: int = DEFAULT_FILL_HOLE_AREA):
     Returns the same tensor when nothing is filled, a new one otherwise (same dtype and
     device). ``max_area <= 0`` does nothing.
     """
+    if max_area <= 0:
+        return logits
     import torch
     from scipy import ndimage
 
-    if max_area <= 0:
-        return logits
     background = (logits <= 0).cpu().numpy()
     holes = np.zeros_like(background)
     for index in np.ndindex(background.shape[:-2]):

@@ -134,6 +134,17 @@ def resolve_spec(spec: str) -> tuple[str, str]:
     raise ModelUnavailableError(f"Unknown model {spec!r}: not a registry name, hub id or directory; {_known_names()}")
 
 
+def check_model_config(kind: str, model_config: str | None) -> None:
+    """``model_config`` is for a Meta checkpoint only, and must name a known configuration."""
+    if model_config is None:
+        return
+    if kind != "checkpoint":
+        raise Sam2InputError("--model-config applies only to a Meta checkpoint (.pt) given as --model.")
+    from .checkpoints import check_config_name
+
+    check_config_name(model_config)
+
+
 def _known_names() -> str:
     return "known names: " + ", ".join(REGISTRY)
 
@@ -263,8 +274,7 @@ def load_model(
     for long batch runs, not for interactive use (see docs/benchmarks.md); off by default.
     """
     kind, target = resolve_spec(spec)
-    if model_config is not None and kind != "checkpoint":
-        raise Sam2InputError("--model-config applies only to a Meta checkpoint (.pt) given as --model.")
+    check_model_config(kind, model_config)
     extra: dict = {}
     if kind == "random":
         model, processor = build_random_model(target)
@@ -437,10 +447,10 @@ def _load_processor(directory: Path, model):
             return Sam2VideoProcessor.from_pretrained(directory)
         except Exception:  # fall back to the processor implied by the model's config
             pass
-    return make_processor(_config_image_size(model.config))
+    return make_processor(config_image_size(model.config))
 
 
-def _config_image_size(config) -> int:
+def config_image_size(config) -> int:
     size = config.image_size
     return int(size[0] if isinstance(size, (list, tuple)) else size)
 
@@ -475,21 +485,23 @@ def file_sha256(path: Path) -> str:
     """
     import json
 
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+    stat, where = path.stat(), f"{path.resolve()}|"
+    key = f"{where}{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
     memo_path = project_cache_root() / "file-hashes.json"
     try:
         memo = json.loads(memo_path.read_text())
     except (OSError, ValueError):
         memo = {}
-    if isinstance(memo, dict) and isinstance(memo.get(key), str):
+    if not isinstance(memo, dict):
+        memo = {}
+    if isinstance(memo.get(key), str):
         return memo[key]
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     value = digest.hexdigest()
-    memo = {k: v for k, v in (memo if isinstance(memo, dict) else {}).items() if not k.startswith(f"{path.resolve()}|")}
+    memo = {k: v for k, v in memo.items() if not k.startswith(where)}  # this file's older versions go
     memo[key] = value
     try:
         from .outputs import atomic_write_text
@@ -601,7 +613,7 @@ def build_random_model(shape: str, *, seed: int = 0):
             attention.o_proj.weight.mul_(30.0)
             for projection in (attention.q_proj, attention.k_proj, attention.v_proj):
                 projection.weight.mul_(3.0)
-    return model, make_processor(_config_image_size(config))
+    return model, make_processor(config_image_size(config))
 
 
 def save_random_model(shape: str, directory: str | os.PathLike, *, seed: int = 0) -> Path:

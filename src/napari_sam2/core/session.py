@@ -45,6 +45,7 @@ from .errors import Sam2InputError, Sam2SetupError
 from .features import FeatureCache
 from .frames import FrameSource, PreprocessedFrames, Roi
 from .holes import DEFAULT_FILL_HOLE_AREA, fill_small_holes
+from .shadow import shadowing
 from .state import SpillingOutputs, SpillStore
 
 DIRECTIONS = ("forward", "backward", "both")
@@ -585,12 +586,12 @@ class TrackingSession:
             stored = outputs[kind].get(frame)
             if stored is None:
                 continue
-            stored.pop("high_res_masks", None)
+            fresh = stored.pop("high_res_masks", None) is not None  # just computed, not a kept output
             # The mask logits stay (a click there refines them, as in Meta's predictor), as a
             # fresh copy made after the frame's transient buffers are freed: kept where the
             # model allocated them, the heap around them could not be returned, and a CLI
             # run's peak grew by 4.2 MiB per frame instead of 0.3 (docs/benchmarks.md).
-            if stored.get("pred_masks") is not None:
+            if fresh and stored.get("pred_masks") is not None:
                 stored["pred_masks"] = stored["pred_masks"].clone()
             if not self.slim_state:
                 continue
@@ -698,26 +699,25 @@ def _as_meta(
     """
     import torch.nn.functional as F
 
-    original = model._run_single_frame_inference
+    def wrap(original):
+        def run(**kwargs):
+            prompted = kwargs.get("point_inputs") is not None or kwargs.get("mask_inputs") is not None
+            refined = kwargs.get("frame_idx") == frame and kwargs.get("point_inputs") is not None
+            if previous_logits is not None and refined:
+                kwargs["prev_sam_mask_logits"] = previous_logits.to(kwargs["inference_session"].inference_device)
+            out = original(**kwargs)
+            out["pred_masks"] = fill_small_holes(out["pred_masks"], fill_hole_area)
+            high_res = out.get("high_res_masks")
+            if memory_from_stored_mask and prompted and high_res is not None:
+                size = high_res.shape[-2:]
+                upsampled = F.interpolate(out["pred_masks"].float(), size=size, mode="bilinear", align_corners=False)
+                out["high_res_masks"] = upsampled.reshape(high_res.shape).to(high_res.dtype)
+            return out
 
-    def run(**kwargs):
-        prompted = kwargs.get("point_inputs") is not None or kwargs.get("mask_inputs") is not None
-        if previous_logits is not None and kwargs.get("frame_idx") == frame and kwargs.get("point_inputs") is not None:
-            kwargs["prev_sam_mask_logits"] = previous_logits.to(kwargs["inference_session"].inference_device)
-        out = original(**kwargs)
-        out["pred_masks"] = fill_small_holes(out["pred_masks"], fill_hole_area)
-        high_res = out.get("high_res_masks")
-        if memory_from_stored_mask and prompted and high_res is not None:
-            size = high_res.shape[-2:]
-            upsampled = F.interpolate(out["pred_masks"].float(), size=size, mode="bilinear", align_corners=False)
-            out["high_res_masks"] = upsampled.reshape(high_res.shape).to(high_res.dtype)
-        return out
+        return run
 
-    model._run_single_frame_inference = run  # shadows the method, this call only
-    try:
+    with shadowing(model, "_run_single_frame_inference", wrap):
         yield
-    finally:
-        del model._run_single_frame_inference
 
 
 def _session_class(model):

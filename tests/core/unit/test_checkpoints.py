@@ -110,6 +110,26 @@ def test_the_converted_model_is_cached_by_the_checkpoints_hash(tmp_path, monkeyp
     assert not [p for p in first.parent.iterdir() if p.name.startswith(".converting")]
 
 
+def test_a_cached_conversion_is_used_without_reading_the_checkpoint_again(tmp_path, monkeypatch):
+    from napari_sam2.core.models import file_sha256
+
+    _meta_checkpoint(tmp_path / "a.pt")
+    explicit = checkpoints.convert_checkpoint(tmp_path / "a.pt", model_config="reduced")[0]
+    # Only an official configuration is taken without --model-config (it is what inference gives).
+    with pytest.raises(ModelUnavailableError, match="matches no official SAM 2 shape"):
+        checkpoints.convert_checkpoint(tmp_path / "a.pt")
+    key = file_sha256(tmp_path / "a.pt")[:32]
+    official = explicit.with_name(f"{key}-sam2.1-small")
+    explicit.rename(official)  # as if an earlier run had inferred sam2.1-small
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the checkpoint was read again")
+
+    monkeypatch.setattr(checkpoints, "read_meta_state_dict", no_reading)
+    digest = file_sha256(tmp_path / "a.pt")
+    assert checkpoints.convert_checkpoint(tmp_path / "a.pt") == (official, digest, "sam2.1-small")
+
+
 def test_a_changed_checkpoint_is_converted_again(tmp_path):
     _meta_checkpoint(tmp_path / "a.pt", seed=0)
     first = checkpoints.convert_checkpoint(tmp_path / "a.pt", model_config="reduced")[0]
