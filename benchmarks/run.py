@@ -515,7 +515,7 @@ def row_worker(tiny, args):
     from qtpy.QtCore import QEventLoop, QThreadPool
     from qtpy.QtWidgets import QApplication
 
-    from napari_sam2.napari._serial_worker import set_torch_threads
+    from napari_sam2.core.models import set_torch_threads
 
     app = QApplication.instance() or QApplication([])
     video = frames_uint8(args.frames)  # 2 repeats x 7 paired frames: single pairs range 0.87-1.21

@@ -11,7 +11,7 @@ bash scripts/setup.sh
 . .venv/bin/activate
 MODEL="${NAPARI_SAM2_MODEL:-random:sam2.1-tiny}"
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || [ "$(uname)" = Darwin ]; then
-    exec python -m napari_sam2.napari._demo "$MODEL"
+    exec python -m napari_sam2.plugin._demo "$MODEL"
 fi
 napari-sam2 sample demo --frames 8 --objects 2
 napari-sam2 track demo/timelapse.tif --prompts demo/timelapse_prompts.csv --out demo/labels.tif \

@@ -30,7 +30,7 @@ def wait(controller):
 def main(outdir: str = "docs/images") -> None:
     from napari_sam2.core.models import load_model, save_random_model
     from napari_sam2.core.sample import make_timelapse
-    from napari_sam2.napari._demo import open_demo
+    from napari_sam2.plugin._demo import open_demo
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)

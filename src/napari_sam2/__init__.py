@@ -2,9 +2,10 @@
 
 Layers (imports point one way only)::
 
-    core/      numpy + torch only: frames, models, session, labels, io, sample data
+    core/      numpy + torch only: frames, models, session, labels, io, outputs, sample data
     cli        argparse front end over core
-    napari/    adapters between napari layers and the core (reader, writer, samples)
+    plugin/    napari side: the tracker (layers, worker, session owner), reader, writer, samples
+    widgets/   Qt widgets over plugin's public API (TrackerApi, TrackerEvents)
 
 Heavy libraries (torch, transformers) are imported inside the functions that need them,
 so ``napari-sam2 --help`` and ``napari --info`` stay fast.

@@ -20,6 +20,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 _FRAME_LETTERS = "TZQIR"
 CLI_FEATURE_CACHE_MB = 48
+DEFAULT_TRACK_MODEL = "sam2.1-tiny"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--out", required=True, help="output label TIFF; a .json sidecar is written beside it")
     track.add_argument(
         "--model",
-        default="sam2.1-tiny",
-        help="registry name, hub id, save_pretrained directory, Meta checkpoint (.pt) or random:NAME",
+        help="registry name, hub id, save_pretrained directory, Meta checkpoint (.pt) or random:NAME "
+        "(default: sam2.1-tiny)",
     )
     track.add_argument(
         "--model-config",
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="configuration of a .pt checkpoint (sam2.1-tiny, sam2-large, ...); default: inferred from its shapes",
     )
     track.add_argument("--axis", type=int, help="axis to propagate (default: T or Z from the file, else 0)")
-    track.add_argument("--hold", action="append", default=[], metavar="AXIS=INDEX", help="hold another axis at INDEX")
+    track.add_argument("--hold", action="append", metavar="AXIS=INDEX", help="hold another axis at INDEX")
     track.add_argument("--channel", type=int, action="append", help="channel to use (once, or three times for RGB)")
     track.add_argument("--direction", choices=("both", "forward", "backward"), default="both")
     track.add_argument("--start", type=int, help="first frame of the passes (default: earliest prompted frame)")
@@ -82,12 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument(
         "--fill-hole-area",
         type=int,
-        default=8,
         metavar="PIXELS",
         help="fill holes up to this area in SAM 2's low-resolution masks, as Meta's predictor does (default 8; 0: off)",
     )
     track.add_argument("--overwrite", action="store_true", help="replace an existing output")
     track.add_argument("--quiet", action="store_true", help="no progress bar")
+    track.epilog = (
+        "Prompts exported from napari come with PROMPTS_settings.json: its axis, held indices, contrast "
+        "limits, region, model, hole filling and boxes file are used for every option not given here."
+    )
     sub.add_parser("models", help="list the model registry and what is in the local cache")
     download = sub.add_parser("download", help="download a model into the local cache ahead of time")
     download.add_argument("name", help="registry name or hub id")
@@ -135,10 +139,37 @@ def _freed_memory_returner():
     return lambda: trim(0)
 
 
+def _exported_settings(args: argparse.Namespace) -> None:
+    """Fill the options not given from the settings exported with the prompts, then the defaults."""
+    from .core import io
+    from .core.holes import DEFAULT_FILL_HOLE_AREA
+
+    given = args.prompts or args.boxes
+    path = io.prompt_settings_path(given) if given else None
+    taken = []
+    if path is not None and path.exists():
+        settings = io.read_prompt_settings(path)
+        for key in ("axis", "hold", "contrast_limits", "roi", "model", "model_config", "fill_hole_area"):
+            if getattr(args, key) is None and settings.get(key) not in (None, []):
+                setattr(args, key, settings[key])
+                taken.append(key.replace("_", "-"))
+        if args.boxes is None and settings.get("boxes"):
+            args.boxes = str(path.with_name(settings["boxes"]))
+            taken.append("boxes")
+        if taken and not args.quiet:
+            print(f"napari-sam2: using {', '.join(taken)} from {path.name}", file=sys.stderr)
+    defaults = {"model": DEFAULT_TRACK_MODEL, "hold": [], "fill_hole_area": DEFAULT_FILL_HOLE_AREA}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def _cmd_track(args: argparse.Namespace) -> int:
     from .core import io
     from .core.labels import label_dtype
     from .core.models import check_model_config, resolve_spec
+
+    _exported_settings(args)
 
     # Everything that can be checked is checked before the model loads, and before the
     # labels file is laid out (which also proves the output folder is writable).

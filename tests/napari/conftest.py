@@ -14,7 +14,7 @@ def make_tracker(qtbot, reduced_model, reduced_model_dir):
     """
     from napari.components import ViewerModel
 
-    from napari_sam2.napari._controller import TrackerController
+    from napari_sam2.plugin._controller import TrackerController
 
     made = []
 
@@ -25,7 +25,8 @@ def make_tracker(qtbot, reduced_model, reduced_model_dir):
             viewer.dims.set_current_step(*current_step)
         controller = TrackerController(viewer)
         controller.set_model(str(reduced_model_dir), "cpu")
-        controller.loaded = reduced_model
+        controller.use_loaded_model(reduced_model)
+        qtbot.waitUntil(lambda: controller.loaded is not None, timeout=60_000)
         controller.set_image_layer(image, frame_axis=frame_axis)
         made.append(controller)
 

@@ -47,7 +47,7 @@ def main(model: str) -> dict:
     import numpy as np
     from qtpy.QtWidgets import QApplication
 
-    from napari_sam2.napari._demo import open_demo
+    from napari_sam2.plugin._demo import open_demo
 
     viewer, widget = open_demo(model=model)
     app = QApplication.instance()
@@ -56,7 +56,7 @@ def main(model: str) -> dict:
     app.processEvents()
     controller = widget.controller
     labels = controller.labels_layer
-    idle = lambda: controller.idle and not controller.busy  # noqa: E731
+    idle = lambda: controller.idle and not controller.propagating  # noqa: E731
     found = {"model_loaded_before_click": controller.loaded is not None}
 
     # Paint a stroke by hand first: it must stay undoable after runs.
@@ -67,7 +67,7 @@ def main(model: str) -> dict:
     viewer.dims.set_current_step(0, 3)
     click(viewer, 75, 65)  # a cell of the sample
     wait_until(app, lambda: controller.loaded is not None and idle())
-    obj = controller.selected_object
+    obj = controller.objects.selected
     found["object"] = obj
     found["preview_pixels"] = int((np.asarray(labels.data[3]) == obj).sum())
     found["frame_pixels"] = int(np.prod(labels.data.shape[-2:]))
@@ -78,10 +78,10 @@ def main(model: str) -> dict:
     widget.run_panel.direction_buttons["both"].click()  # a second run, reaching frames 0-2 too
     wait_until(app, idle)
     for _ in range(3):  # the two runs and the preview
-        controller.undo_last_run()
+        controller.undo()
     found["after_undoing_runs_and_preview"] = int((np.asarray(labels.data) == obj).sum())
     found["paint_kept"] = int((np.asarray(labels.data[3]) == 9).sum())
-    controller.undo_last_run()  # the paint stroke
+    controller.undo()  # the paint stroke
     found["paint_after_undo"] = int((np.asarray(labels.data[3]) == 9).sum())
     return found
 

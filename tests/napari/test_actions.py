@@ -12,9 +12,9 @@ pytest.importorskip("napari")
 
 
 from napari_sam2.cli import main  # noqa: E402
-from napari_sam2.napari._actions import export_prompts, load_prompts, save_labels  # noqa: E402
-from napari_sam2.napari._io import get_prompts_reader, write_labels  # noqa: E402
-from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
+from napari_sam2.plugin._actions import save_labels  # noqa: E402
+from napari_sam2.plugin._io import get_prompts_reader, write_labels  # noqa: E402
+from tests.helpers import assert_differs, assert_meaningful, moving_blob_stack  # noqa: E402
 
 
 @pytest.fixture()
@@ -45,7 +45,7 @@ def test_save_labels_writes_tiff_and_provenance(tracked, tmp_path):
 
 def test_exported_prompts_repeat_the_run_headlessly(tracked, tmp_path, reduced_model_dir):
     controller, _ = tracked
-    export_prompts(controller, tmp_path / "prompts.csv")
+    controller.export_prompts(tmp_path / "prompts.csv")
     tifffile.imwrite(tmp_path / "cells.tif", controller.image_layer.data, imagej=True, metadata={"axes": "TYX"})
     assert (tmp_path / "prompts_boxes.csv").exists()
     code = main(
@@ -71,9 +71,9 @@ def test_exported_prompts_repeat_the_run_headlessly(tracked, tmp_path, reduced_m
 
 def test_loaded_prompts_give_the_same_preview(tracked, tmp_path, make_tracker):
     controller, _ = tracked
-    export_prompts(controller, tmp_path / "prompts.csv")
+    controller.export_prompts(tmp_path / "prompts.csv")
     _, fresh, wait = make_tracker(controller.image_layer.data)
-    assert load_prompts(fresh, tmp_path / "prompts.csv") == 3
+    assert fresh.load_prompts(tmp_path / "prompts.csv") == 3
     wait()
     # Frame 0 holds object 1's preview in both; after propagation, object 2 (tracked from the
     # earliest prompted frame, as SAM 2 does) may also have taken pixels there.
@@ -82,6 +82,37 @@ def test_loaded_prompts_give_the_same_preview(tracked, tmp_path, make_tracker):
     assert ((fresh0 == 1) == ((tracked0 == 1) | ((tracked0 == 2) & (fresh0 == 1)))).all()
     assert len(fresh.shapes_layer.data) == 1 and (fresh.labels_layer.data[2] == 2).any()
     assert list(fresh.points_layer.features["positive"]) == [True, False]
+
+
+def _track(tmp_path, *extra) -> np.ndarray:
+    out = tmp_path / f"cli{len(list(tmp_path.glob('cli*.tif')))}.tif"
+    argv = ["track", str(tmp_path / "cells.tif"), "--prompts", str(tmp_path / "prompts.csv"), "--out", str(out)]
+    assert main([*argv, "--quiet", *extra]) == 0
+    return tifffile.imread(out)
+
+
+def test_exported_settings_make_track_repeat_a_uint16_run_exactly(make_tracker, tmp_path, reduced_model_dir):
+    """napari maps intensities through the layer's contrast limits, the CLI by default through
+    percentiles: the export carries the limits (and axis, region, model), and ``track`` uses them."""
+    stack = moving_blob_stack(5, dtype=np.uint16) + 300
+    limits = (250.0, 2200.0)
+    _, controller, wait = make_tracker(stack, name="cells", contrast_limits=limits)
+    controller.add_click([0, 40.37, 35.81])  # a click between pixel centres, as a mouse gives
+    controller.add_click([0, 70.5, 120.25], positive=False)
+    wait()
+    controller.propagate("forward")
+    wait()
+    napari_labels = controller.labels_layer.data.copy()
+    assert all((napari_labels[f] == 1).any() for f in range(5))
+    written = controller.export_prompts(tmp_path / "prompts.csv")
+    settings = json.loads((tmp_path / "prompts_settings.json").read_text())
+    assert settings["contrast_limits"] == list(limits) and settings["model"] == str(reduced_model_dir)
+    assert settings["axis"] == 0 and written[-1].name == "prompts_settings.json"
+    tifffile.imwrite(tmp_path / "cells.tif", stack, imagej=True, metadata={"axes": "TYX"})
+    np.testing.assert_array_equal(_track(tmp_path, "--direction", "forward"), napari_labels)
+    # Without the exported settings the CLI estimates percentiles, and the masks differ.
+    (tmp_path / "prompts_settings.json").unlink()
+    assert_differs(_track(tmp_path, "--direction", "forward", "--model", str(reduced_model_dir)), napari_labels)
 
 
 def test_writer_and_reader_contributions(tmp_path):

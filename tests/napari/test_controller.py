@@ -5,6 +5,8 @@ Workers are real napari thread workers; tests wait for the queue to drain.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from napari.components import ViewerModel  # noqa: E402
 
 from napari_sam2.core.errors import Sam2InputError  # noqa: E402
 from napari_sam2.core.session import TrackingSession  # noqa: E402
-from napari_sam2.napari._controller import TrackerController  # noqa: E402
+from napari_sam2.plugin._controller import TrackerController  # noqa: E402
 from tests.helpers import assert_meaningful, counting_encoder, moving_blob_stack  # noqa: E402
 
 
@@ -48,7 +50,7 @@ def test_click_previews_at_once_and_propagation_is_one_undo_step(setup):
     np.testing.assert_array_equal(labels.data, after_preview)
     labels.redo()
     assert (labels.data[7] == 1).any()
-    assert controller.flags == [] or all(f.object_id == 1 for f in controller.flags)
+    assert controller.writer.flags == [] or all(f.object_id == 1 for f in controller.writer.flags)
 
 
 def test_history_of_a_run_stays_compact(setup):
@@ -67,7 +69,7 @@ def test_cancel_keeps_finished_frames_and_undoes_in_one_step(setup):
     controller.add_click([0, 40, 35])
     wait()
     before = controller.labels_layer.data.copy()
-    controller.listeners["progress"].append(lambda done, total, eta: done == 3 and controller.cancel())
+    controller.events.progress.connect(lambda p: p.done == 3 and controller.cancel())
     controller.propagate("forward")
     wait()
     written = [f for f in range(8) if (controller.labels_layer.data[f] == 1).any()]
@@ -92,7 +94,7 @@ def test_an_error_mid_run_keeps_frames_and_undo_works(setup, monkeypatch):
 
     monkeypatch.setattr(TrackingSession, "_track_frame", failing)
     messages = []
-    monkeypatch.setattr("napari_sam2.napari._controller.notify", lambda m, error=False: messages.append(m))
+    monkeypatch.setattr("napari_sam2.plugin._controller.notify", lambda m, error=False: messages.append(m))
     controller.propagate("forward")
     wait()
     assert any("Unexpected error" in m for m in messages)
@@ -105,7 +107,7 @@ def test_painted_labels_of_other_objects_survive(setup):
     _, controller, wait = setup
     controller.labels_layer.data[:, 5:25, 100:130] = 9  # painted by hand
     controller.add_object()
-    assert controller.selected_object == 10  # a new id, not used in the layer
+    assert controller.objects.selected == 10  # a new id, not used in the layer
     controller.add_click([0, 40, 35])
     wait()
     controller.propagate("forward")
@@ -119,10 +121,10 @@ def test_clicks_during_propagation_are_refused(setup, monkeypatch):
     controller.add_click([0, 40, 35])
     wait()
     messages = []
-    monkeypatch.setattr("napari_sam2.napari._controller.notify", lambda m, error=False: messages.append(m))
+    monkeypatch.setattr("napari_sam2.plugin._controller.notify", lambda m, error=False: messages.append(m))
     refused = []
-    controller.listeners["progress"].append(
-        lambda done, total, eta: done == 1 and refused.append(controller.add_click([3, 40, 40]))
+    controller.events.progress.connect(
+        lambda p: p.done == 1 and refused.append(controller.add_click([3, 40, 40]))
     )
     controller.propagate("forward")
     wait()
@@ -178,20 +180,21 @@ def test_wrong_layers_are_clear_errors(qtbot):
     controller = TrackerController(viewer)
     with pytest.raises(Sam2InputError, match="Open an image first"):
         controller.set_image_layer(None)
-    flat = viewer.add_image(np.zeros((20, 20)))
-    with pytest.raises(Sam2InputError, match="2-D"):
-        controller.set_image_layer(flat)
+    tiny = viewer.add_image(np.zeros((3, 4, 4)))
+    with pytest.raises(Sam2InputError, match="too small"):
+        controller.set_image_layer(tiny)
+    assert controller.image_layer is None and not any(layer.name.startswith("SAM 2") for layer in viewer.layers)
 
 
 def test_frames_are_encoded_ahead_after_a_click_and_propagation_reuses_them(setup, reduced_model):
     _, controller, wait = setup
-    assert controller.encode_ahead  # on by default
+    assert controller.settings.encode_ahead  # on by default
     statuses = []
-    controller.listeners["status"].append(statuses.append)
+    controller.events.status.connect(statuses.append)
     controller.add_object()
     controller.add_click([0, 40, 35])
     wait()
-    assert len(controller.session.cache) == 8
+    assert len(controller.owner.peek_session().cache) == 8
     assert statuses[-1] == f"{controller.model_status} — 8 of 8 frames encoded"
     with counting_encoder(reduced_model) as calls:
         controller.propagate("forward")
@@ -206,11 +209,15 @@ def test_encoding_ahead_can_be_switched_off_and_gives_way_to_clicks(setup):
     controller.add_object()
     controller.add_click([2, 40, 35])
     wait()
-    assert len(controller.session.cache) == 1
-    # A task waiting in the queue stops encoding ahead before its next frame.
-    controller._jobs._queue.append(("preview", lambda: iter(())))
-    assert list(controller._encode_task(controller.current_source(), 2)) == []
-    controller._jobs._queue.clear()
+    assert len(controller.owner.peek_session().cache) == 1
+    # Encoding ahead stops before its next frame when another task waits (it runs on a
+    # worker thread, as the session's owner requires).
+    source, messages = controller.binding.source(controller.roi), []
+    task = controller.owner.encode_task(source, controller.settings, 2, lambda: True)
+    worker = threading.Thread(target=lambda: messages.extend(task))
+    worker.start()
+    worker.join()
+    assert messages == [] and len(controller.owner.peek_session().cache) == 1
     controller.set_caching(encode_ahead=True)
     wait()
-    assert len(controller.session.cache) == 8
+    assert len(controller.owner.peek_session().cache) == 8

@@ -10,7 +10,7 @@ pytest.importorskip("napari")
 from napari.components import ViewerModel  # noqa: E402
 
 from napari_sam2.core.errors import Sam2InputError  # noqa: E402
-from napari_sam2.napari._controller import TrackerController, plain_error  # noqa: E402
+from napari_sam2.plugin._controller import TrackerController, plain_error  # noqa: E402
 from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
 
 
@@ -20,7 +20,7 @@ def test_box_prompt_from_the_shapes_layer(make_tracker):
     controller.shapes_layer.add_rectangles(np.array([[1, 20, 10], [1, 20, 60], [1, 60, 60], [1, 60, 10]]))
     wait()
     assert_meaningful(controller.labels_layer.data[1] == 1)
-    assert controller.session.prompts()[1][1].box == (20.0, 10.0, 60.0, 60.0)
+    assert controller.owner.peek_session().prompts()[1][1].box == (20.0, 10.0, 60.0, 60.0)
 
 
 def test_painted_slice_becomes_a_mask_prompt(make_tracker):
@@ -30,7 +30,7 @@ def test_painted_slice_becomes_a_mask_prompt(make_tracker):
     controller.labels_layer.data[2, 25:55, 20:55] = 1
     controller.use_painted_slice()
     wait()
-    assert controller.session.prompts()[1][2].mask is not None
+    assert controller.owner.peek_session().prompts()[1][2].mask is not None
     controller.propagate("forward")
     wait()
     assert all((controller.labels_layer.data[f] == 1).any() for f in (3, 4))
@@ -48,13 +48,13 @@ def test_the_model_sees_the_layers_contrast_limits(make_tracker):
     _, controller, wait = make_tracker(stack, contrast_limits=(8000, 30000))
     controller.add_click([0, 40, 35])
     wait()
-    first = controller.session
+    first = controller.owner.peek_session()
     assert first.source.contrast_limits == (8000.0, 30000.0)
     controller.image_layer.contrast_limits = (9000, 20000)
     controller.add_click([0, 42, 36])
     wait()
-    assert controller.session is not first  # new limits, new features
-    assert controller.session.source.contrast_limits == (9000.0, 20000.0)
+    assert controller.owner.peek_session() is not first  # new limits, new features
+    assert controller.owner.peek_session().source.contrast_limits == (9000.0, 20000.0)
 
 
 def test_region_of_interest_restricts_tracking(make_tracker):
@@ -100,7 +100,7 @@ def test_a_click_outside_the_image_is_refused_and_does_not_stay(make_tracker):
     assert len(controller.points_layer.data) == 0  # nothing stray left to block later clicks
     controller.add_click([0, 40, 35])
     wait()
-    assert_meaningful(controller.labels_layer.data[0] == controller.selected_object)
+    assert_meaningful(controller.labels_layer.data[0] == controller.objects.selected)
 
 
 def test_quality_flags_and_plain_messages():
@@ -122,7 +122,7 @@ def test_offline_without_the_model_is_the_clis_message(qtbot, tmp_path, monkeypa
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True, raising=False)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
     messages = []
-    monkeypatch.setattr("napari_sam2.napari._controller.notify", lambda m, error=False: messages.append(m))
+    monkeypatch.setattr("napari_sam2.plugin._controller.notify", lambda m, error=False: messages.append(m))
     viewer = ViewerModel()
     controller = TrackerController(viewer)
     controller.set_image_layer(viewer.add_image(moving_blob_stack(3)))

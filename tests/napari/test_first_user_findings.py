@@ -16,7 +16,7 @@ pytest.importorskip("napari")
 
 from napari_sam2.core import outputs  # noqa: E402
 from napari_sam2.core.errors import Sam2FileError, Sam2InputError  # noqa: E402
-from napari_sam2.napari._actions import save_labels  # noqa: E402
+from napari_sam2.plugin._actions import save_labels  # noqa: E402
 from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def test_an_image_of_another_shape_gets_its_own_labels_layer(make_tracker):
     assert controller.labels_layer is not first_labels and controller.labels_layer.data.shape == (5, 100, 120)
     controller.add_click([2, 45, 40])
     wait()
-    assert_meaningful(controller.labels_layer.data[2] == controller.selected_object)
+    assert_meaningful(controller.labels_layer.data[2] == controller.objects.selected)
     assert first_labels in viewer.layers and not first_labels.data.any()
 
 
@@ -96,7 +96,8 @@ def test_deleted_tracker_layers_are_recreated_and_closing_recreates_nothing(qtbo
     qtbot.addWidget(widget)
     controller = widget.controller
     controller.set_model(str(reduced_model_dir), "cpu")
-    controller.loaded = reduced_model
+    controller.use_loaded_model(reduced_model)
+    qtbot.waitUntil(lambda: controller.loaded is not None, timeout=60_000)
     controller.add_click([1, 40, 35])
     qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
     old_points = controller.points_layer

@@ -59,7 +59,7 @@ def test_a_checkpoint_chosen_with_the_button_loads_on_the_first_click_and_tracks
     controller = widget.controller
     _dialog_returns(monkeypatch, "_panels", tmp_path / "finetune.pt")
     _button(widget, "Checkpoint…").click()
-    assert controller.model_spec == str(tmp_path / "finetune.pt") and controller.loaded is None
+    assert controller.settings.model_spec == str(tmp_path / "finetune.pt") and controller.loaded is None
     widget.model_panel.device_combo.setCurrentText("cpu")
 
     controller.add_object()
@@ -81,7 +81,8 @@ def test_load_prompts_with_a_bad_file_is_one_line_and_changes_nothing(
     _, widget = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracker")
     controller = widget.controller
     controller.set_model(str(reduced_model_dir), "cpu")
-    controller.loaded = reduced_model
+    controller.use_loaded_model(reduced_model)
+    qtbot.waitUntil(lambda: controller.loaded is not None, timeout=60_000)
     good = tmp_path / "good.csv"
     good.write_text("object_id,frame,y,x,positive\n1,0,40,35,1\n")
     _dialog_returns(monkeypatch, "_run_panel", good)
@@ -104,4 +105,4 @@ def test_load_prompts_with_a_bad_file_is_one_line_and_changes_nothing(
         text = messages[0][0]
         assert "\n" not in text and "Traceback" not in text and "Unexpected" not in text, (name, text)
         np.testing.assert_array_equal(controller.points_layer.data, before)
-        assert set(controller.objects) == {1}, name
+        assert [o for o, _ in controller.objects.items()] == [1], name

@@ -14,7 +14,7 @@ pytest.importorskip("napari")
 def test_labels_history_accepts_one_item_of_box_atoms():
     from napari.layers import Labels
 
-    from napari_sam2.napari._run_history import RunHistory
+    from napari_sam2.plugin._run_history import RunHistory
 
     layer = Labels(np.zeros((3, 10, 10), np.uint16))
     history = RunHistory(layer)

@@ -47,7 +47,8 @@ def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
     controller = widget.controller
     assert controller.image_layer.name == "cells" and widget.image_panel.axis_combo.count() == 1
     controller.set_model(str(reduced_model_dir), "cpu")
-    controller.loaded = reduced_model
+    controller.use_loaded_model(reduced_model)
+    qtbot.waitUntil(lambda: controller.loaded is not None, timeout=60_000)
 
     def wait():
         qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
@@ -61,10 +62,11 @@ def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
     assert_meaningful(labels.data[0] == 1)
     assert widget.objects_panel.list.count() == 1
 
-    controller.listeners["progress"].append(lambda done, total, eta: done == 4 and controller.cancel())
+    cancel_at_4 = lambda p: p.done == 4 and controller.cancel()  # noqa: E731
+    controller.events.progress.connect(cancel_at_4)
     widget.run_panel._on_propagate("forward")
     wait()
-    controller.listeners["progress"].pop()
+    controller.events.progress.disconnect(cancel_at_4)
     partial = [f for f in range(10) if (labels.data[f] == 1).any()]
     assert 4 <= len(partial) < 10
     labels.undo()
@@ -83,7 +85,7 @@ def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
     wait()
     np.testing.assert_array_equal(labels.data[5], corrected)
 
-    from napari_sam2.napari._actions import save_labels
+    from napari_sam2.plugin._actions import save_labels
 
     save_labels(controller, tmp_path / "labels.tif")
     assert (tmp_path / "labels.json").exists()

@@ -118,10 +118,6 @@ class FeatureCache:
         per_frame = max(self._sizes.values())
         return max(0, (self.budget_bytes - self.nbytes) // per_frame)
 
-    def clear_all(self) -> None:
-        self._entries.clear()
-        self._sizes.clear()
-
     def _evict(self, keep: int) -> None:
         # The newest entry always stays: the frame being processed needs it.
         while self.nbytes > self.budget_bytes and len(self._entries) > 1:

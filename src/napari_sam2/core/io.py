@@ -301,17 +301,54 @@ def read_box_prompts(path: str | os.PathLike) -> list[BoxRow]:
     return boxes
 
 
+def _exact(value: float) -> str:
+    """The shortest text that reads back as the same float: a click at 40.37218... stays there."""
+    return repr(float(value))
+
+
 def write_point_prompts(path: str | os.PathLike, points: list[PointRow]) -> None:
     """Write the CLI's prompt CSV atomically."""
     lines = ["object_id,frame,y,x,positive"]
-    lines += [f"{p.object_id},{p.frame},{p.y:.3f},{p.x:.3f},{int(p.positive)}" for p in points]
+    lines += [f"{p.object_id},{p.frame},{_exact(p.y)},{_exact(p.x)},{int(p.positive)}" for p in points]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def write_box_prompts(path: str | os.PathLike, boxes: list[BoxRow]) -> None:
     lines = ["object_id,frame,y0,x0,y1,x1"]
-    lines += [f"{b.object_id},{b.frame},{b.y0:.3f},{b.x0:.3f},{b.y1:.3f},{b.x1:.3f}" for b in boxes]
+    lines += [f"{b.object_id},{b.frame},{','.join(_exact(v) for v in (b.y0, b.x0, b.y1, b.x1))}" for b in boxes]
     atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+# -- settings exported with prompts -------------------------------------------------------------
+#: Settings that change the masks, as ``track`` options: an export carries them so that
+#: ``napari-sam2 track`` reproduces the napari session.
+PROMPT_SETTINGS = ("axis", "hold", "contrast_limits", "roi", "model", "model_config", "fill_hole_area", "boxes")
+
+
+def boxes_path(prompts_path: str | os.PathLike) -> Path:
+    """``prompts.csv`` -> ``prompts_boxes.csv``."""
+    path = Path(prompts_path)
+    return path.with_name(f"{path.stem}_boxes.csv")
+
+
+def prompt_settings_path(prompts_path: str | os.PathLike) -> Path:
+    """``prompts.csv`` (or ``prompts_boxes.csv``) -> ``prompts_settings.json``."""
+    path = Path(prompts_path)
+    stem = path.stem[: -len("_boxes")] if path.stem.endswith("_boxes") else path.stem
+    return path.with_name(f"{stem}_settings.json")
+
+
+def read_prompt_settings(path: str | os.PathLike) -> dict:
+    """The settings a napari export wrote beside its prompts; unknown keys are refused."""
+    import json
+
+    try:
+        settings = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise Sam2InputError(f"{path}: cannot read the exported settings ({exc}).") from None
+    if not isinstance(settings, dict) or not set(settings) <= set(PROMPT_SETTINGS) | {"napari_sam2_version"}:
+        raise Sam2InputError(f"{path}: not a settings file exported with prompts (keys {', '.join(PROMPT_SETTINGS)}).")
+    return settings
 
 
 # -- outputs --------------------------------------------------------------------------------
@@ -330,11 +367,15 @@ __all__ = [
     "ImageInput",
     "LabelsTiffWriter",
     "PointRow",
+    "PROMPT_SETTINGS",
     "atomic_write_text",
+    "boxes_path",
     "check_outputs",
     "read_box_prompts",
     "read_image",
     "read_point_prompts",
+    "prompt_settings_path",
+    "read_prompt_settings",
     "read_sidecar",
     "sidecar_path",
     "write_box_prompts",

@@ -28,6 +28,20 @@ def label_dtype(max_id: int) -> np.dtype:
     return np.dtype(np.uint16 if max_id <= np.iinfo(np.uint16).max else np.uint32)
 
 
+def saved_label_dtype(data: np.ndarray) -> np.dtype:
+    """The dtype labels are saved in (see :func:`label_dtype`); refuses what is not a label image."""
+    if not np.issubdtype(data.dtype, np.integer):
+        raise Sam2InputError("Labels must be integers to be saved as a label TIFF.")
+    if data.min(initial=0) < 0:
+        raise Sam2InputError("Labels with negative values cannot be saved as a label TIFF.")
+    return label_dtype(int(data.max(initial=0)))
+
+
+def erase_object(plane: np.ndarray, obj: int) -> np.ndarray:
+    """A copy of the 2-D ``plane`` with object ``obj`` set to background."""
+    return np.where(plane == obj, 0, plane).astype(plane.dtype, copy=False)
+
+
 def merge_masks_into_labels(
     labels: np.ndarray,
     *,

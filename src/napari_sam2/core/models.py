@@ -159,9 +159,9 @@ def pick_device(name: str = "auto") -> str:
     if name == "auto":
         return "cuda" if cuda else "mps" if mps else "cpu"
     if name.startswith("cuda") and not cuda:
-        raise Sam2InputError("--device cuda was asked for, but no CUDA GPU is available here.")
+        raise Sam2InputError("The cuda device was chosen, but no CUDA GPU is available here: choose auto or cpu.")
     if name == "mps" and not mps:
-        raise Sam2InputError("--device mps was asked for, but Apple's MPS is not available here.")
+        raise Sam2InputError("The mps device was chosen, but Apple's MPS is not available here: choose auto or cpu.")
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
         raise Sam2InputError(f"Unknown device {name!r}; use auto, cpu, cuda or mps.")
     return name

@@ -2,15 +2,16 @@
 
 ``validate_prompts`` checks prompt files against the stack *before* a model is loaded,
 so a typo costs a second rather than a model download. ``apply_prompts`` groups rows by
-object and frame and hands each group to the session in one call (SAM 2 needs one
-forward call per object and frame). ``provenance`` gathers what is needed to rerun.
+object and frame into :class:`PromptGroup` s, the one shape a group of prompts has
+outside the session, and hands each group to the session in one call.
+``provenance`` gathers what is needed to rerun.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import platform
-from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Sam2InputError
@@ -44,33 +45,81 @@ def validate_prompts(source: FrameSource, points: list[PointRow], boxes: list[Bo
     group_prompts(points, boxes)
 
 
-def group_prompts(points: list[PointRow], boxes: list[BoxRow]) -> dict[tuple[int, int], dict[str, Any]]:
-    """Rows grouped by ``(object_id, frame)``: ``{"points": [...], "box": ...}``; one box per group."""
-    grouped: dict[tuple[int, int], dict[str, Any]] = defaultdict(lambda: {"points": [], "box": None})
+@dataclass
+class PromptGroup:
+    """The clicks (in the order given) and the box of one object on one frame."""
+
+    points: list[Point] = field(default_factory=list)
+    box: tuple[float, float, float, float] | None = None  # y0, x0, y1, x1
+
+    def key(self) -> tuple:
+        """Equal keys, equal prompts: what the plugin compares to find changed groups."""
+        return (tuple(self.points), self.box)
+
+    def is_empty(self) -> bool:
+        return not self.points and self.box is None
+
+
+Groups = dict[tuple[int, int], PromptGroup]  # (object id, frame) -> its prompts
+
+
+def group_prompts(points: list[PointRow], boxes: list[BoxRow]) -> Groups:
+    """Rows grouped by ``(object_id, frame)``; one box per group."""
+    grouped: Groups = {}
     for p in points:
-        grouped[(p.object_id, p.frame)]["points"].append(Point(p.y, p.x, p.positive))
+        grouped.setdefault((p.object_id, p.frame), PromptGroup()).points.append(Point(p.y, p.x, p.positive))
     for b in boxes:
-        if grouped[(b.object_id, b.frame)]["box"] is not None:
+        group = grouped.setdefault((b.object_id, b.frame), PromptGroup())
+        if group.box is not None:
             raise Sam2InputError(f"Object {b.object_id} has more than one box on frame {b.frame}.")
-        grouped[(b.object_id, b.frame)]["box"] = (b.y0, b.x0, b.y1, b.x1)
-    return dict(grouped)
+        group.box = (b.y0, b.x0, b.y1, b.x1)
+    return grouped
 
 
 def apply_prompts(session: TrackingSession, points: list[PointRow], boxes: list[BoxRow]) -> None:
     """Give every (object, frame) group of prompts to ``session``."""
     for (obj_id, frame), group in sorted(group_prompts(points, boxes).items()):
-        session.set_prompts(obj_id, frame, points=group["points"], box=group["box"])
+        session.set_prompts(obj_id, frame, points=group.points, box=group.box)
 
 
-def prompt_rows(session: TrackingSession) -> tuple[list[PointRow], list[BoxRow]]:
-    """The session's point and box prompts as CSV rows (mask prompts are not exported)."""
+def rows_from_groups(groups: Groups) -> tuple[list[PointRow], list[BoxRow]]:
+    """The CSV rows of these prompts, frame by frame, each frame's clicks in their order."""
     points, boxes = [], []
-    for obj_id, frames in session.prompts().items():
-        for frame, prompts in frames.items():
-            points += [PointRow(obj_id, frame, p.y, p.x, p.positive) for p in prompts.points]
-            if prompts.box is not None:
-                boxes.append(BoxRow(obj_id, frame, *prompts.box))
+    for (obj, frame), group in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        points += [PointRow(obj, frame, p.y, p.x, p.positive) for p in group.points]
+        if group.box is not None:
+            boxes.append(BoxRow(obj, frame, *group.box))
     return points, boxes
+
+
+def session_groups(session: TrackingSession) -> Groups:
+    """The session's point and box prompts (mask prompts are not exported)."""
+    return {
+        (obj_id, frame): PromptGroup(list(prompts.points), prompts.box)
+        for obj_id, frames in session.prompts().items()
+        for frame, prompts in frames.items()
+    }
+
+
+def session_masks(session: TrackingSession) -> list[tuple[int, int]]:
+    """``(object id, frame)`` of every mask prompt."""
+    return [(o, f) for o, frames in session.prompts().items() for f, pr in frames.items() if pr.mask is not None]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a provenance record says about the model and input: copied off a session, so
+    the plugin's main thread can write a record without touching the worker's session."""
+
+    model: dict[str, Any]
+    random_weights: bool
+    input: dict[str, Any]
+    fill_hole_area: int
+
+    @classmethod
+    def of(cls, session: TrackingSession) -> RunRecord:
+        loaded = session.loaded
+        return cls(loaded.describe(), bool(loaded.is_random), session.source.describe(), session.fill_hole_area)
 
 
 def provenance(
@@ -82,35 +131,52 @@ def provenance(
     status: str = "complete",
 ) -> dict[str, Any]:
     """Everything needed to rerun a tracking job and judge its result."""
+    return provenance_record(
+        record=RunRecord.of(session),
+        groups=session_groups(session),
+        masks=session_masks(session),
+        scores=session.scores,
+        settings=settings,
+        frames_done=frames_done,
+        complete=complete,
+        status=status,
+    )
+
+
+def provenance_record(
+    *,
+    record: RunRecord,
+    groups: Groups,
+    masks: list[tuple[int, int]],
+    scores: dict[int, dict[int, float]],
+    settings: dict[str, Any],
+    frames_done: list[int],
+    complete: bool,
+    status: str = "complete",
+) -> dict[str, Any]:
+    """:func:`provenance` from copies of what a session holds."""
     from .. import __version__
 
-    points, boxes = prompt_rows(session)
-    loaded = session.loaded
+    points, boxes = rows_from_groups(groups)
     return {
         "napari_sam2_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "status": status,
         "complete": complete,
-        "random_weights": loaded.is_random,
-        "warning": "random weights: these masks are meaningless" if loaded.is_random else None,
-        "model": loaded.describe(),
-        "input": session.source.describe(),
+        "random_weights": record.random_weights,
+        "warning": "random weights: these masks are meaningless" if record.random_weights else None,
+        "model": record.model,
+        "input": record.input,
         "settings": settings,
-        "fill_hole_area": session.fill_hole_area,
+        "fill_hole_area": record.fill_hole_area,
         "prompts": {
             "points": [p.__dict__ for p in points],
             "boxes": [b.__dict__ for b in boxes],
-            "masks": [
-                {"object_id": o, "frame": f}
-                for o, frames in session.prompts().items()
-                for f, pr in frames.items()
-                if pr.mask is not None
-            ],
+            "masks": [{"object_id": o, "frame": f} for o, f in sorted(masks)],
         },
         "frames_done": sorted(frames_done),
         "scores": {
-            str(frame): {str(o): round(s, 4) for o, s in sorted(per.items())}
-            for frame, per in sorted(session.scores.items())
+            str(frame): {str(o): round(s, 4) for o, s in sorted(per.items())} for frame, per in sorted(scores.items())
         },
         "platform": {"python": platform.python_version(), "machine": platform.machine()},
     }

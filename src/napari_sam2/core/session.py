@@ -31,7 +31,6 @@ checks them so that a transformers release that changes them fails loudly.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,9 +116,15 @@ class TrackingSession:
         The frames.
     feature_cache_mb
         Byte budget of the shared image-feature cache (LRU).
+    conditioned_cache_mb
+        Byte budget of the memory-conditioned features kept for correction clicks on
+        tracked frames (see :mod:`~napari_sam2.core.conditioned`).
     fix_corrections
         Keep prompts on tracked frames as conditioning frames (see module docstring).
         Only tests switch this off, to show the fix is needed.
+    slim_state
+        Keep one copy of the memory position encoding, which is the same tensor for every
+        tracked frame, instead of one per frame. Only tests switch it off.
     state_window
         Tracked frames per object kept in place; older ones are spilled (see
         :mod:`~napari_sam2.core.state`). ``None`` keeps everything in place.
@@ -183,7 +188,6 @@ class TrackingSession:
         self._objects: dict[int, _TrackedObject] = {}
         self._scratch = None  # an inference state with no object, for encoding ahead
         self.scores: dict[int, dict[int, float]] = {}  # frame -> object id -> score
-        self.frame_seconds: list[float] = []
 
     def _frame_key(self, frame: int) -> str:
         key = self._frame_keys.get(frame)
@@ -557,7 +561,6 @@ class TrackingSession:
     def _track_frame(self, ids: list[int], frame: int, reverse: bool) -> FrameResult:
         import torch
 
-        t0 = time.perf_counter()
         outs = []
         for obj_id in ids:
             state, model = self._objects[obj_id].state, self.loaded.model
@@ -576,9 +579,7 @@ class TrackingSession:
             if self.prompted_frames_count_as_tracked:
                 state.frames_tracked_per_obj[0][frame] = {"reverse": reverse}
             self._drop_unread(state, frame)
-        result = self._result(frame, ids, outs)
-        self.frame_seconds.append(time.perf_counter() - t0)
-        return result
+        return self._result(frame, ids, outs)
 
     def _drop_unread(self, state, frame: int) -> None:
         outputs = state.output_dict_per_obj[0]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from qtpy.QtWidgets import QPushButton
 
 from ..core.errors import Sam2Error
-from ..napari._controller import notify, plain_error
+from ..plugin import notify, plain_error
 
 
 def button(text: str, slot, tip: str = "") -> QPushButton:
@@ -16,11 +18,12 @@ def button(text: str, slot, tip: str = "") -> QPushButton:
 
 
 def guard(action) -> None:
-    """Run a user action: mistakes become notifications; bugs also keep their traceback."""
+    """Run a user action and report a failure once: a mistake as its message, a bug as a
+    plain notification with the traceback in the log."""
     try:
         action()
     except Sam2Error as exc:
         notify(str(exc), error=True)
     except Exception as exc:
         notify(plain_error(exc), error=True)
-        raise
+        logging.getLogger(__name__).error("napari-sam2 action failed", exc_info=exc)

@@ -19,7 +19,7 @@ from qtpy.QtWidgets import (
 
 from ..core.diskcache import default_root
 from ..core.models import DEFAULT_MODEL, REGISTRY, cached_models
-from ..napari._layer_source import frame_axes, layer_data
+from ..plugin import axis_name, frame_axes, image_layers, is_single_image, labels_layers, layer_data
 from ._common import button, guard
 
 NEW_LABELS = "new labels layer"
@@ -55,7 +55,7 @@ class ImagePanel(QGroupBox):
         self.setLayout(form)
 
     def image_layers(self):
-        return [layer for layer in self.viewer.layers if layer._type_string == "image" and layer.ndim >= 3]
+        return image_layers(self.viewer)
 
     def refresh(self) -> None:
         current = self.image_combo.currentText()
@@ -72,7 +72,7 @@ class ImagePanel(QGroupBox):
     def _refresh_labels_choice(self) -> None:
         self.labels_combo.clear()
         self.labels_combo.addItem(NEW_LABELS)
-        names = [layer.name for layer in self.viewer.layers if layer._type_string == "labels"]
+        names = [layer.name for layer in labels_layers(self.viewer)]
         self.labels_combo.addItems(names)
         if self.controller.labels_layer is not None:
             self.labels_combo.setCurrentIndex(max(self.labels_combo.findText(self.controller.labels_layer.name), 0))
@@ -84,10 +84,11 @@ class ImagePanel(QGroupBox):
         guard(lambda: self.controller.set_image_layer(layer))
         self.axis_combo.blockSignals(True)
         self.axis_combo.clear()
-        for axis in frame_axes(layer, self.viewer):
-            name = str(self.viewer.dims.axis_labels[axis + self.viewer.dims.ndim - layer.ndim])
-            label = f"axis {axis}" if name.lstrip("-").isdigit() else f"axis {axis} ({name})"
-            self.axis_combo.addItem(f"{label}, {layer_data(layer).shape[axis]} frames", axis)
+        if is_single_image(layer):
+            self.axis_combo.addItem("single image (one frame)", None)
+        for axis in frame_axes(layer, self.viewer) if not is_single_image(layer) else ():
+            frames = layer_data(layer).shape[axis]
+            self.axis_combo.addItem(f"{axis_name(layer, self.viewer, axis)}, {frames} frames", axis)
         self.axis_combo.setCurrentIndex(max(self.axis_combo.findData(self.controller.frame_axis), 0))
         self.axis_combo.blockSignals(False)
         self._refresh_labels_choice()
@@ -133,10 +134,10 @@ class ModelPanel(QGroupBox):
         self.model_combo.setCurrentIndex(self.model_combo.findData(DEFAULT_MODEL))
         self.device_combo.addItems(["auto", "cpu", "cuda", "mps"])
         self.ahead_box = QCheckBox("encode frames ahead while idle")
-        self.ahead_box.setChecked(controller.encode_ahead)
+        self.ahead_box.setChecked(controller.settings.encode_ahead)
         self.ahead_box.setToolTip("Later clicks and propagation on encoded frames skip the image encoder")
         self.disk_box = QCheckBox("keep encoded frames on disk")
-        self.disk_box.setChecked(controller.disk_cache)
+        self.disk_box.setChecked(controller.settings.disk_cache)
         self.disk_box.setToolTip(f"Reopening this stack skips the image encoder. Folder: {default_root()}")
         self.ahead_box.toggled.connect(lambda on: guard(lambda: controller.set_caching(encode_ahead=on)))
         self.disk_box.toggled.connect(lambda on: guard(lambda: controller.set_caching(disk_cache=on)))
@@ -197,6 +198,7 @@ class ObjectsPanel(QGroupBox):
     def __init__(self, controller) -> None:
         super().__init__("Objects")
         self.controller = controller
+        self._renaming = False
         self.list = QListWidget()
         self.list.setMaximumHeight(120)
         self.list.currentItemChanged.connect(self._on_selected)
@@ -220,9 +222,11 @@ class ObjectsPanel(QGroupBox):
         self.setLayout(layout)
 
     def refresh(self) -> None:
+        if self._renaming:  # no refresh inside the list's own signal
+            return
         self.list.blockSignals(True)
         self.list.clear()
-        for obj, name in sorted(self.controller.objects.items()):
+        for obj, name in self.controller.objects.items():
             item = QListWidgetItem(name)
             pixmap = QPixmap(14, 14)
             pixmap.fill(QColor(*(int(255 * c) for c in self.controller.colour(obj))))
@@ -231,7 +235,7 @@ class ObjectsPanel(QGroupBox):
             item.setFlags(item.flags() | Qt.ItemIsEditable)
             item.setToolTip(f"label id {obj}; double-click to rename")
             self.list.addItem(item)
-            if obj == self.controller.selected_object:
+            if obj == self.controller.objects.selected:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
 
@@ -240,7 +244,11 @@ class ObjectsPanel(QGroupBox):
             self.controller.select_object(item.data(Qt.UserRole))
 
     def _on_renamed(self, item) -> None:
-        self.controller.objects[item.data(Qt.UserRole)] = item.text()  # no refresh inside its own signal
+        self._renaming = True
+        try:
+            self.controller.rename_object(item.data(Qt.UserRole), item.text())
+        finally:
+            self._renaming = False
 
     def _on_delete(self) -> None:
         item = self.list.currentItem()

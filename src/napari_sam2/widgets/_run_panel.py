@@ -19,7 +19,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..napari._actions import export_prompts, load_prompts, save_labels
 from ._common import button, guard
 
 
@@ -45,16 +44,28 @@ class RunPanel(QGroupBox):
         frame_range = QHBoxLayout()
         for widget in (self.limit, self.first, QLabel("to"), self.last):
             frame_range.addWidget(widget)
-        self.progress, self.progress_label = QProgressBar(), QLabel("")
+        self.follow = QCheckBox("show each frame as it is tracked")
+        self.follow.setToolTip("Move the frame slider along with the propagation")
+        self.follow.toggled.connect(controller.set_follow)
+        self.progress, self.progress_label, self.note = QProgressBar(), QLabel(""), QLabel("")
+        self.note.setWordWrap(True)
         controls = QHBoxLayout()
-        controls.addWidget(button("Cancel", controller.cancel, "Stop after the current frame; finished frames stay"))
-        controls.addWidget(button("Undo last run", controller.undo_last_run, "Same as Ctrl-Z on the labels layer"))
+        controls.addWidget(
+            button(
+                "Cancel",
+                controller.cancel,
+                "Stop after the current frame; finished frames stay, and the same button resumes",
+            )
+        )
+        controls.addWidget(button("Undo", controller.undo, "Undo the last step on the labels layer (Ctrl-Z)"))
         self.flags = QListWidget()
         self.flags.setMaximumHeight(90)
         self.flags.itemClicked.connect(self._on_flag_clicked)
         layout = QVBoxLayout()
         layout.addLayout(directions)
         layout.addLayout(frame_range)
+        layout.addWidget(self.follow)
+        layout.addWidget(self.note)
         layout.addWidget(self.progress)
         layout.addWidget(self.progress_label)
         layout.addLayout(controls)
@@ -71,27 +82,28 @@ class RunPanel(QGroupBox):
     def _on_propagate(self, direction: str, from_current: bool = False) -> None:
         frame_range = None
         if self.limit.isChecked():
-            n = self.controller.current_source().n_frames
+            n = self.controller.frame_count()
             frame_range = (min(self.first.value(), n - 1), min(self.last.value(), n - 1))
         guard(lambda: self.controller.propagate(direction, from_current=from_current, frame_range=frame_range))
 
-    def show_progress(self, done: int, total: int, eta: float) -> None:
-        self.progress.setMaximum(max(total, 1))
-        self.progress.setValue(done)
-        left = f", about {eta:.0f} s left" if done < total else " — done"
-        self.progress_label.setText(f"frame {done} of {total}{left}")
+    def show_progress(self, progress) -> None:
+        self.progress.setMaximum(max(progress.total, 1))
+        self.progress.setValue(progress.done)
+        self.progress_label.setText(progress.text())
+
+    def show_note(self, text: str) -> None:
+        self.note.setText(text)
 
     def show_flags(self, flags) -> None:
         self.flags.clear()
         for flag in flags:
-            name = self.controller.objects.get(flag.object_id, f"object {flag.object_id}")
+            name = self.controller.objects.name(flag.object_id)
             item = QListWidgetItem(f"frame {flag.frame}: {name} {flag.reason} (score {flag.score:.1f})")
             item.setData(Qt.UserRole, flag.frame)
             self.flags.addItem(item)
 
     def _on_flag_clicked(self, item) -> None:
-        offset = self.viewer.dims.ndim - self.controller.image_layer.ndim
-        self.viewer.dims.set_current_step(self.controller.frame_axis + offset, item.data(Qt.UserRole))
+        self.controller.go_to_frame(item.data(Qt.UserRole))
 
 
 class FilesRow(QWidget):
@@ -110,14 +122,14 @@ class FilesRow(QWidget):
     def _on_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save labels", "labels.tif", "TIFF (*.tif *.tiff)")
         if path:
-            guard(lambda: save_labels(self.controller, Path(path)))
+            guard(lambda: self.controller.save_labels(Path(path)))
 
     def _on_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export prompts", "prompts.csv", "CSV (*.csv)")
         if path:
-            guard(lambda: export_prompts(self.controller, Path(path)))
+            guard(lambda: self.controller.export_prompts(Path(path)))
 
     def _on_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load prompts", "", "CSV (*.csv)")
         if path:
-            guard(lambda: load_prompts(self.controller, Path(path)))
+            guard(lambda: self.controller.load_prompts(Path(path)))

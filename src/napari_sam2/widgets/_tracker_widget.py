@@ -9,7 +9,7 @@ from __future__ import annotations
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ..napari._controller import TrackerController, notify
+from ..plugin._controller import TrackerController, notify
 from ._common import guard
 from ._panels import ImagePanel, ModelPanel, ObjectsPanel
 from ._run_panel import FilesRow, RunPanel
@@ -37,14 +37,18 @@ class TrackerWidget(QWidget):
         ):
             layout.addWidget(widget)
         layout.addStretch(1)
-        listeners = self.controller.listeners
-        listeners["status"].append(self.model_panel.show_status)
-        listeners["objects"].append(self.objects_panel.refresh)
-        listeners["progress"].append(self.run_panel.show_progress)
-        listeners["flags"].append(self.run_panel.show_flags)
-        listeners["image"].append(self.run_panel.set_frame_count)
-        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
-        self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        self._connections = [
+            (self.controller.events.status, self.model_panel.show_status),
+            (self.controller.objects.changed, self.objects_panel.refresh),
+            (self.controller.events.progress, self.run_panel.show_progress),
+            (self.controller.events.run_note, self.run_panel.show_note),
+            (self.controller.events.flags, self.run_panel.show_flags),
+            (self.controller.events.image, self.run_panel.set_frame_count),
+            (self.viewer.layers.events.inserted, self._on_layers_changed),
+            (self.viewer.layers.events.removed, self._on_layers_changed),
+        ]
+        for signal, slot in self._connections:
+            signal.connect(slot)
         self._on_layers_changed()
         self.model_panel.apply()
 
@@ -106,6 +110,6 @@ class TrackerWidget(QWidget):
         points = self.controller.points_layer
         if points is not None and self._on_click in points.mouse_drag_callbacks:
             points.mouse_drag_callbacks.remove(self._on_click)
-        for signal in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
-            signal.disconnect(self._on_layers_changed)
+        for signal, slot in self._connections:
+            signal.disconnect(slot)
         self.controller.close()

@@ -1,4 +1,4 @@
-"""``python -m napari_sam2.napari._demo``: napari with the sample time-lapse and the tracker docked."""
+"""``python -m napari_sam2.plugin._demo``: napari with the sample time-lapse and the tracker docked."""
 
 from __future__ import annotations
 

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core import io
-from ..core.errors import Sam2InputError
-from ..core.labels import label_dtype
+from ..core.labels import saved_label_dtype
 
 _AXES = {2: "YX", 3: "TYX", 4: "TZYX", 5: "TZCYX"}
 
@@ -34,15 +33,12 @@ def write_labels_tiff(
         path = path.with_suffix(".tif")
     io.check_outputs(path, inputs=inputs, overwrite=True)  # napari's dialog already asked
     data = np.asarray(data)
-    if not np.issubdtype(data.dtype, np.integer):
-        raise Sam2InputError("Labels must be integers to be saved as a label TIFF.")
-    if data.min(initial=0) < 0:
-        raise Sam2InputError("Labels with negative values cannot be saved as a label TIFF.")
+    dtype = saved_label_dtype(data)
     axes = axes if axes is not None and len(axes) == data.ndim else _AXES.get(data.ndim, "Q" * (data.ndim - 2) + "YX")
     writer = io.LabelsTiffWriter(
         path,
         shape=data.shape,
-        dtype=label_dtype(int(data.max(initial=0))),
+        dtype=dtype,
         axes=axes,
         scale=_scale_by_letter(axes, scale),
     )

@@ -39,17 +39,18 @@ class RunHistory:
         self.atoms.append((key, old_plane[box].copy(), new_plane[box].copy()))
         data[key] = new_plane[box]
 
-    def commit(self) -> bool:
-        """Push the run as one undo step (Ctrl-Z); return whether anything changed."""
+    def commit(self) -> list | None:
+        """Push the run as one undo step (Ctrl-Z); return that undo item (None: no change)."""
         if not self.atoms:
-            return False
+            return None
         layer = self.layer
+        item = list(self.atoms)
         with warnings.catch_warnings():
             # napari >= 0.9 warns on private access from plugins; there is no public way to
             # add one undo item that spans many event-loop turns (pinned below napari 0.10,
             # tests/napari/test_napari_contract.py checks these attributes).
             warnings.simplefilter("ignore", FutureWarning)
             layer._redo_history.clear()
-            layer._append_to_undo_history(list(self.atoms))
+            layer._append_to_undo_history(item)
         self.atoms = []
-        return True
+        return item

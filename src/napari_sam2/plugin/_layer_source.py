@@ -26,16 +26,34 @@ def default_frame_axis(layer, viewer) -> int:
     return axes[0]
 
 
+def world_axis(layer, viewer, axis: int) -> int:
+    """The viewer's dims axis of ``layer``'s axis ``axis`` (layers are right-aligned)."""
+    return axis + viewer.dims.ndim - layer.ndim
+
+
 def frame_axes(layer, viewer) -> list[int]:
     """Layer axes that can be propagated: those not displayed."""
-    offset = viewer.dims.ndim - layer.ndim
-    displayed = {d - offset for d in viewer.dims.displayed}
-    return [a for a in range(layer.ndim) if a not in displayed]
+    displayed = set(viewer.dims.displayed)
+    return [a for a in range(layer.ndim) if world_axis(layer, viewer, a) not in displayed]
+
+
+def data_position(layer, viewer):
+    """The viewer's current point in ``layer``'s data coordinates."""
+    return layer.world_to_data(list(viewer.dims.point)[-layer.ndim :])
+
+
+def axis_name(layer, viewer, axis: int) -> str:
+    """``axis 0 (z)`` where the layer (or the viewer) names the axis, else ``axis 0``."""
+    labels = tuple(getattr(layer, "axis_labels", ()) or ())
+    name = str(labels[axis]) if axis < len(labels) else ""
+    if not name or name.lstrip("-").isdigit():
+        name = str(viewer.dims.axis_labels[world_axis(layer, viewer, axis)])
+    return f"axis {axis}" if name.lstrip("-").isdigit() else f"axis {axis} ({name})"
 
 
 def held_indices(layer, viewer, frame_axis: int) -> dict[int, int]:
     """Current slider index of every non-displayed axis other than the frame axis."""
-    position = layer.world_to_data(list(viewer.dims.point)[-layer.ndim :])
+    position = data_position(layer, viewer)
     shape = layer_data(layer).shape
     return {
         axis: int(min(max(round(float(position[axis])), 0), shape[axis] - 1))
@@ -44,16 +62,22 @@ def held_indices(layer, viewer, frame_axis: int) -> dict[int, int]:
     }
 
 
+def is_single_image(layer) -> bool:
+    """A 2-D image (RGB included): tracked as a stack of one frame."""
+    return layer.ndim == 2
+
+
 def source_from_layer(layer, viewer, *, frame_axis: int | None = None, roi=None) -> FrameSource:
-    """A FrameSource over ``layer`` along ``frame_axis`` at the viewer's current indices."""
-    if layer.ndim < 3:
-        raise Sam2InputError(
-            f"Layer {layer.name!r} is {layer.ndim}-D; SAM 2 tracking needs a stack (frames or slices plus Y and X)."
-        )
+    """A FrameSource over ``layer`` along ``frame_axis`` at the viewer's current indices.
+
+    A 2-D image is a stack of one frame (``frame_axis`` is then ignored).
+    """
+    contrast = None if layer.rgb else tuple(float(v) for v in layer.contrast_limits)
+    if is_single_image(layer):
+        return FrameSource(layer_data(layer), frame_axis=None, rgb=bool(layer.rgb), contrast_limits=contrast, roi=roi)
     axis = default_frame_axis(layer, viewer) if frame_axis is None else frame_axis
     if axis not in frame_axes(layer, viewer):
         raise Sam2InputError(f"Axis {axis} is displayed; choose an axis that has a slider.")
-    contrast = None if layer.rgb else tuple(float(v) for v in layer.contrast_limits)
     return FrameSource(
         layer_data(layer),
         frame_axis=axis,
@@ -62,3 +86,16 @@ def source_from_layer(layer, viewer, *, frame_axis: int | None = None, roi=None)
         contrast_limits=contrast,
         roi=roi,
     )
+
+
+def image_layers(viewer) -> list:
+    """Image layers the tracker can use: stacks, and 2-D images as one frame."""
+    from napari.layers import Image
+
+    return [layer for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def labels_layers(viewer) -> list:
+    from napari.layers import Labels
+
+    return [layer for layer in viewer.layers if isinstance(layer, Labels)]

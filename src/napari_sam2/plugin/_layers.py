@@ -1,0 +1,233 @@
+"""The layers the tracker works with, bound on the main thread.
+
+One image (2-D or a stack), the Labels layer written into, a Points layer of clicks and a
+Shapes layer of boxes. The Points and Shapes layers are the source of truth for prompts:
+the user can move, delete and undo points there, and the tracker diffs them against what
+the session was last given. Layers the tracker made carry a marker in their metadata, so
+a reopened tracker adopts them (and the work in them) instead of making new ones; any of
+them deleted by the user is recreated (prompt layers keep their prompts) or forgotten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..core.errors import Sam2InputError
+from ..core.pipeline import Groups
+from . import _names
+from ._layer_source import (
+    data_position,
+    default_frame_axis,
+    held_indices,
+    is_single_image,
+    layer_data,
+    source_from_layer,
+)
+from ._prompts import add_box_groups, point_groups
+
+MARKER = "napari_sam2_tracks"  # metadata key: the name of the image the layer belongs to
+
+
+def bright_label_colours():
+    """napari's label colours without the dark ones (object 1 was a dark brown, hard to see
+    on dark fluorescence)."""
+    from napari.utils.colormaps import CyclicLabelColormap, label_colormap
+
+    colours = label_colormap(256).colors[1:]
+    luminance = colours[:, :3] @ np.array([0.2126, 0.7152, 0.0722])
+    bright = colours[(luminance > 0.45) & (colours[:, :3].max(axis=1) > 0.6)][:64]
+    return CyclicLabelColormap(colors=np.vstack([[0.0, 0.0, 0.0, 0.0], bright]))
+
+
+class LayerBinding:
+    """Image, labels and prompt layers, their geometry, and the prompts they hold."""
+
+    def __init__(self, viewer, on_prompts_changed: Callable, *, undo: Callable, redo: Callable) -> None:
+        self.viewer = viewer
+        self._undo, self._redo = undo, redo
+        self.image = self.labels = self.points = self.shapes = None
+        self.frame_axis: int | None = None  # None: a 2-D image, tracked as one frame
+        self._on_prompts_changed = on_prompts_changed
+        self._ensuring = False
+        self.restoring = False  # prompts being put back: not a user edit
+
+    # -- the image ----------------------------------------------------------------------------
+    def bind_image(self, layer, frame_axis: int | None = None) -> bool:
+        """Track in ``layer``; returns True when earlier labels were let go (another shape).
+
+        Everything is checked before anything changes.
+        """
+        if layer is None:
+            raise Sam2InputError("Open an image first: there is no image layer to track in.")
+        axis = None if is_single_image(layer) else default_frame_axis(layer, self.viewer)
+        axis = axis if frame_axis is None or axis is None else frame_axis
+        source_from_layer(layer, self.viewer, frame_axis=axis)  # refuses what cannot be tracked
+        released = False
+        if layer is not self.image:
+            released = self._release_mismatched(layer)
+        self.image, self.frame_axis = layer, axis
+        self.ensure_layers()
+        return released
+
+    def _release_mismatched(self, image) -> bool:
+        """An image of another shape gets its own labels (and prompt layers of its dimension)."""
+        released = self.labels is not None and tuple(self.labels.data.shape) != self.shape(image)
+        if released:
+            self.labels = None
+        for name in ("points", "shapes"):
+            layer = getattr(self, name)
+            if layer is not None and layer.ndim != image.ndim:
+                self._unbind_prompts(name)
+        return released
+
+    @staticmethod
+    def shape(image) -> tuple[int, ...]:
+        return tuple(layer_data(image).shape[: image.ndim])
+
+    def frame_count(self) -> int:
+        return 1 if self.frame_axis is None else int(layer_data(self.image).shape[self.frame_axis])
+
+    def source(self, roi=None):
+        """Main thread: what the model should see now (layer, axis, held indices, contrast, ROI)."""
+        if self.image is None:
+            raise Sam2InputError("Choose an image layer first.")
+        return source_from_layer(self.image, self.viewer, frame_axis=self.frame_axis, roi=roi)
+
+    def held(self) -> dict[int, int]:
+        if self.frame_axis is None:
+            return {}
+        return held_indices(self.image, self.viewer, self.frame_axis)
+
+    def current_frame(self) -> int:
+        if self.frame_axis is None:
+            return 0
+        return int(round(float(data_position(self.image, self.viewer)[self.frame_axis])))
+
+    def plane_index(self, frame: int, held: dict[int, int] | None = None) -> tuple:
+        """Index of the 2-D label plane of ``frame`` at ``held`` (default: the current) indices."""
+        if self.frame_axis is None:
+            return ()
+        index = [0] * (self.labels.ndim - 2)
+        for axis, value in (self.held() if held is None else held).items():
+            index[axis] = value
+        index[self.frame_axis] = frame
+        return tuple(index)
+
+    def prompt_groups(self) -> Groups:
+        held = self.held()
+        groups = point_groups(self.points, self.frame_axis, held)
+        return add_box_groups(groups, self.shapes, self.frame_axis, held)
+
+    # -- making, adopting and recovering layers -------------------------------------------------
+    def ensure_layers(self) -> None:
+        if self._ensuring:  # adding a layer re-enters through the viewer's layer events
+            return
+        self._ensuring = True
+        try:
+            self._add_missing_layers()
+        finally:
+            self._ensuring = False
+
+    def _ours(self, kind: type, ndim: int, shape=None):
+        """A layer this tracker made for this image earlier (the tracker was reopened)."""
+        for layer in self.viewer.layers:
+            if (
+                isinstance(layer, kind)
+                and layer.metadata.get(MARKER) == self.image.name
+                and layer.ndim == ndim
+                and (shape is None or tuple(layer.data.shape) == shape)
+            ):
+                return layer
+        return None
+
+    def _add_missing_layers(self) -> None:
+        from napari.layers import Labels, Points, Shapes
+
+        image, viewer = self.image, self.viewer
+        shape = self.shape(image)
+        geometry = {"scale": image.scale, "translate": image.translate, "metadata": {MARKER: image.name}}
+        if self.labels is None or self.labels not in viewer.layers:
+            self.labels = self._ours(Labels, image.ndim, shape) or viewer.add_labels(
+                np.zeros(shape, np.uint16), name=self._free_name(_names.LABELS_LAYER), **geometry
+            )
+            self.labels.colormap = bright_label_colours()
+        if self.shapes is None or self.shapes not in viewer.layers:
+            self.shapes = self._ours(Shapes, image.ndim) or viewer.add_shapes(
+                name=self._free_name(_names.BOXES_LAYER),
+                ndim=image.ndim,
+                features={"object_id": np.zeros(0, int)},
+                face_color="transparent",
+                edge_width=2,
+                **geometry,
+            )
+            self.shapes.events.data.connect(self._on_prompts_changed)
+        if self.points is None or self.points not in viewer.layers:
+            self.points = self._ours(Points, image.ndim) or viewer.add_points(
+                np.zeros((0, image.ndim)),
+                name=self._free_name(_names.PROMPTS_LAYER),
+                size=8,
+                border_width=0.25,
+                features={"object_id": np.zeros(0, int), "positive": np.zeros(0, bool)},
+                **geometry,
+            )
+            self.points.events.data.connect(self._on_prompts_changed)
+            # The prompts layer is the active one while clicking: Ctrl-Z there undoes labels.
+            self.points.bind_key("Control-Z", lambda _layer: self._undo(), overwrite=True)
+            self.points.bind_key("Control-Shift-Z", lambda _layer: self._redo(), overwrite=True)
+        viewer.layers.selection.active = self.points
+
+    def _free_name(self, name: str) -> str:
+        return name if name not in self.viewer.layers else f"{name} ({self.image.name})"
+
+    def use_labels(self, layer) -> None:
+        """Write into an existing Labels layer instead of the tracker's own."""
+        if not np.issubdtype(layer.data.dtype, np.integer):
+            raise Sam2InputError(f"Labels layer {layer.name!r} is not integer-valued.")
+        if self.image is not None and tuple(layer.data.shape) != self.shape(self.image):
+            raise Sam2InputError(
+                f"Labels layer {layer.name!r} has shape {layer.data.shape}, the image {self.shape(self.image)}."
+            )
+        self.labels = layer
+
+    def recover(self) -> tuple[bool, list[str]]:
+        """The user deleted layers the tracker uses: forget them; recreate prompt layers with their prompts.
+
+        A deleted image ends the tracking of that image; a deleted labels layer is replaced
+        by a new one. Returns whether the image is gone, and the recreated layers' names.
+        """
+        layers = self.viewer.layers
+        image_gone = self.image is not None and self.image not in layers
+        if image_gone:
+            self.image = None
+        if self.labels is not None and self.labels not in layers:
+            self.labels = None
+        lost = {
+            name: self._unbind_prompts(name)
+            for name in ("points", "shapes")
+            if getattr(self, name) is not None and getattr(self, name) not in layers
+        }
+        if self.image is None or not (lost or self.labels is None):
+            return image_gone, []
+        self.restoring = True  # the restored prompts are the ones already sent: no diff
+        try:
+            self.ensure_layers()
+            for name, old in lost.items():
+                new = getattr(self, name)
+                new.data, new.features = old.data, old.features
+        finally:
+            self.restoring = False
+        return image_gone, [getattr(self, name).name for name in lost]
+
+    def _unbind_prompts(self, name: str):
+        """Stop diffing the prompt layer held as ``name`` and drop it; returns the layer."""
+        layer = getattr(self, name)
+        layer.events.data.disconnect(self._on_prompts_changed)
+        setattr(self, name, None)
+        return layer
+
+    def close(self) -> None:
+        for name in ("points", "shapes"):
+            if getattr(self, name) is not None:
+                self._unbind_prompts(name)

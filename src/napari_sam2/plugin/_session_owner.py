@@ -1,0 +1,185 @@
+"""The model and the tracking session, owned by the worker thread alone.
+
+The main thread never reads or writes what this holds: it submits tasks (generator
+functions built here) and receives messages (:mod:`._messages`). Every method that touches
+the session first checks, with an assertion (so only in debug mode, which tests use), that
+it runs on a worker thread.
+
+The owner also remembers which frames each object was tracked on since its prompts last
+changed, and by which run. That lets a propagation leave objects alone that are already
+tracked there (a new object propagates alone) and resume a cancelled run where it
+stopped. Frames of a run the user has undone do not count: the main thread passes the
+runs whose labels are still in the layer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import Sam2InputError
+from ..core.pipeline import PromptGroup, RunRecord
+from ..core.session import TrackingSession
+from ._messages import Encoded, FrameTracked, ModelLoaded, Previewed, RunPlanned, SessionOpened, Status
+from ._settings import TrackerSettings
+
+
+@dataclass(frozen=True)
+class PropagateRequest:
+    direction: str
+    start: int | None  # None: the earliest prompted frame of the objects tracked
+    frame_range: tuple[int, int] | None
+    run_id: int
+    valid_runs: frozenset[int]  # runs whose labels are still in the layer (not undone)
+
+
+class SessionOwner:
+    """Model, session and tracked-frame record; touched on the worker thread only."""
+
+    def __init__(self, loader) -> None:
+        self._loader = loader
+        self._loaded = None
+        self._loaded_key: tuple | None = None
+        self._session: TrackingSession | None = None
+        self._session_key: tuple | None = None
+        self._tracked: dict[int, dict[int, int]] = {}  # object -> frame -> run id
+        self._ever_tracked: set[int] = set()
+
+    @staticmethod
+    def _on_worker() -> None:
+        assert threading.current_thread() is not threading.main_thread(), "the session is the worker's alone"
+
+    def peek_session(self) -> TrackingSession | None:
+        """For tests and debugging only, while the worker is idle."""
+        return self._session
+
+    # -- model and session ------------------------------------------------------------------
+    def _model(self, settings: TrackerSettings) -> Iterator:
+        self._on_worker()
+        if self._loaded is None or self._loaded_key != settings.model_key():
+            from napari.utils import progress
+
+            yield Status(f"Loading {settings.model_spec} …")
+            self._loaded = self._loader.load(settings.model_spec, device=settings.device, tqdm_class=progress)
+            self._loaded_key = settings.model_key()
+            self._close_session()
+            yield ModelLoaded(self._loaded)
+
+    def load_task(self, settings: TrackerSettings, loaded=None) -> Iterator:
+        """Load the model (``loaded``: use this model, already in memory)."""
+        self._on_worker()
+        if loaded is not None:
+            self._loaded, self._loaded_key = loaded, settings.model_key()
+            self._close_session()
+            yield ModelLoaded(loaded)
+            return
+        yield from self._model(settings)
+
+    def _session_for(self, source, settings: TrackerSettings) -> Iterator:
+        """Yields messages; afterwards ``self._session`` is the session for ``source``."""
+        yield from self._model(settings)
+        key = settings.session_key(source)
+        if self._session is None or key != self._session_key:
+            self._close_session()
+            self._session = TrackingSession(self._loaded, source, **settings.as_session_arguments())
+            self._session_key = key
+            yield SessionOpened(RunRecord.of(self._session))
+
+    def _close_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self._session, self._session_key = None, None
+        self._tracked, self._ever_tracked = {}, set()
+
+    def close(self) -> None:
+        """Called once the worker is stopped (the tracker is closing)."""
+        self._close_session()
+
+    # -- prompts ----------------------------------------------------------------------------
+    def preview_task(self, source, settings, key: tuple[int, int], group: PromptGroup | None) -> Iterator:
+        yield from self._session_for(source, settings)
+        session, (obj, frame) = self._session, key
+        self._tracked.pop(obj, None)  # new prompts: its tracked frames are out of date
+        if group is None or group.is_empty():
+            session.clear_prompts(obj, frame)
+            yield Previewed(key, PromptGroup().key(), None, source.held)
+            return
+        result = session.set_prompts(obj, frame, points=group.points, box=group.box)
+        yield Previewed(key, group.key(), result, source.held)
+
+    def mask_task(self, source, settings, obj: int, frame: int, mask: np.ndarray) -> Iterator:
+        yield from self._session_for(source, settings)
+        self._tracked.pop(obj, None)
+        result = self._session.add_mask(obj, frame, mask)
+        yield Previewed((obj, frame), None, result, source.held)
+
+    def remove_object_task(self, obj: int) -> Iterator:
+        self._on_worker()
+        if self._session is not None and obj in self._session.object_ids:
+            self._session.remove_object(obj)
+        self._tracked.pop(obj, None)
+        self._ever_tracked.discard(obj)
+        yield from ()
+
+    # -- propagation ------------------------------------------------------------------------
+    def propagate_task(self, source, settings, request: PropagateRequest) -> Iterator:
+        yield from self._session_for(source, settings)
+        session = self._session
+        prompted = [o for o, frames in session.prompts().items() if frames]
+        if not prompted:
+            raise Sam2InputError("Nothing to propagate: click an object first (or load prompts).")
+        first = session.default_start(prompted) if request.start is None else request.start
+        passes = session.plan(request.direction, start=first, frame_range=request.frame_range)
+        wanted = {f for _, order in passes for f in order}
+        done = {o: {f for f, run in self._tracked.get(o, {}).items() if run in request.valid_runs} for o in prompted}
+        stale = [o for o in prompted if not wanted <= done[o]]
+        ids = stale or prompted
+        if request.start is None:
+            first = session.default_start(ids)
+            passes = session.plan(request.direction, start=first, frame_range=request.frame_range)
+        todo = [(reverse, self._resume(order, ids, done) if stale else list(order)) for reverse, order in passes]
+        frames = {f for _, order in todo for f in order}
+        yield RunPlanned(
+            objects=ids,
+            up_to_date=[o for o in prompted if o not in ids],
+            changed=[o for o in ids if o in self._ever_tracked and o in stale],
+            frames=len(frames),
+            resumed=len(wanted - frames) if stale else 0,
+            again=not stale,
+        )
+        bounds = request.frame_range
+        for reverse, order in todo:
+            if not order:
+                continue
+            direction = "backward" if reverse else "forward"
+            for result in session.propagate(direction, objects=ids, start=order[0], frame_range=bounds):
+                for obj in ids:
+                    self._tracked.setdefault(obj, {})[result.frame] = request.run_id
+                    self._ever_tracked.add(obj)
+                yield FrameTracked(result, source.held)
+
+    @staticmethod
+    def _resume(order: range, ids: list[int], done: dict[int, set[int]]) -> list[int]:
+        """The pass without its leading frames that every object already has."""
+        frames = list(order)
+        k = 0
+        while k < len(frames) and all(frames[k] in done[o] for o in ids):
+            k += 1
+        return frames[k:]
+
+    # -- encoding ahead ---------------------------------------------------------------------
+    def encode_task(self, source, settings, center: int, should_stop) -> Iterator:
+        """Encode frames near ``center`` until all that fit are encoded or ``should_stop()``
+        (another task is waiting). Submitted whenever the worker falls idle: with nothing
+        to encode it ends at once, and the main thread never asks the session."""
+        yield from self._session_for(source, settings)
+        session = self._session
+        while not should_stop() and session is self._session:
+            todo = session.encode_ahead_order(center)
+            if not todo:
+                return
+            session.encode(todo[0])
+            yield Encoded(len(session.cache), len(session.source))
