@@ -83,6 +83,56 @@ def main(model: str) -> dict:
     found["paint_kept"] = int((np.asarray(labels.data[3]) == 9).sum())
     controller.undo()  # the paint stroke
     found["paint_after_undo"] = int((np.asarray(labels.data[3]) == 9).sum())
+    found.update(cancel_resume_and_a_second_object(app, viewer, widget, idle))
+    return found
+
+
+def frames_with(labels, obj) -> list[int]:
+    import numpy as np
+
+    return [f for f in range(labels.data.shape[0]) if (np.asarray(labels.data[f]) == obj).any()]
+
+
+def cancel_resume_and_a_second_object(app, viewer, widget, idle) -> dict:
+    """Cancel after two frames, press Forward again (it resumes); then add an object with the
+    widget's button and one click, and track it (alone)."""
+    import numpy as np
+
+    controller, run, found = widget.controller, widget.run_panel, {}
+    labels, obj = controller.labels_layer, controller.objects.selected
+    progress = []
+
+    def cancel_after_two(p):
+        progress.append(p)
+        if p.state == "running" and p.done == 2 and len(progress) < 5:
+            run.cancel_button.click()
+
+    controller.events.progress.connect(cancel_after_two)
+    run.direction_buttons["forward"].click()
+    wait_until(app, idle)
+    controller.events.progress.disconnect(cancel_after_two)
+    found["after_cancel"] = run.progress_label.text()
+    found["frames_before_resume"] = frames_with(labels, obj)
+    progress.clear()
+    controller.events.progress.connect(progress.append)
+    run.direction_buttons["forward"].click()
+    wait_until(app, idle)
+    found["resume_note"] = run.note.text()
+    found["resume_total"] = progress[0].total
+    found["first_estimate"] = progress[1].text()
+    found["frames_after_resume"] = frames_with(labels, obj)
+
+    first_object = np.asarray(labels.data) == obj
+    widget.objects_panel.add_button.click()
+    click(viewer, 42, 158)  # another cell
+    wait_until(app, idle)
+    run.direction_buttons["forward"].click()
+    wait_until(app, idle)
+    found["alone_note"] = run.note.text()
+    found["second_object_frames"] = len([f for f in frames_with(labels, obj + 1) if f >= 3])
+    found["first_object_unchanged"] = bool(((np.asarray(labels.data) == obj) == first_object).all())
+    panel = widget.objects_panel.list
+    found["object_list"] = [panel.item(i).text() for i in range(panel.count())]
     return found
 
 

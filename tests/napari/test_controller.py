@@ -123,9 +123,7 @@ def test_clicks_during_propagation_are_refused(setup, monkeypatch):
     messages = []
     monkeypatch.setattr("napari_sam2.plugin._controller.notify", lambda m, error=False: messages.append(m))
     refused = []
-    controller.events.progress.connect(
-        lambda p: p.done == 1 and refused.append(controller.add_click([3, 40, 40]))
-    )
+    controller.events.progress.connect(lambda p: p.done == 1 and refused.append(controller.add_click([3, 40, 40])))
     controller.propagate("forward")
     wait()
     assert refused == [False] and "Propagation is running" in messages[0]

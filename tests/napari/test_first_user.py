@@ -39,3 +39,17 @@ def test_demo_click_propagate_and_undo_in_a_real_window_with_a_lazily_loaded_mod
     assert found["after_undoing_runs_and_preview"] == 0  # Both, Forward and the preview: three undo steps
     assert found["paint_kept"] == found["painted"] > 0  # ... and the earlier paint stroke survived them
     assert found["paint_after_undo"] == 0  # and is itself still undoable
+    # Cancel (pressed at the second frame; frames already computed still land) keeps the frames
+    # done and says how to resume; Forward then tracks only the rest.
+    kept = len(found["frames_before_resume"])
+    assert 2 <= kept < 21 and found["frames_before_resume"] == list(range(3, 3 + kept))
+    assert found["after_cancel"] == f"Cancelled after frame {kept} of 21: press the same button to resume"
+    assert found["resume_note"] == f"Tracking object {found['object']}; resuming: {kept} frames already done."
+    assert found["resume_total"] == 21 - kept
+    assert "estimating" in found["first_estimate"]  # no guess before two frames are timed
+    assert found["frames_after_resume"] == list(range(3, 24))
+    # A new object propagates alone; the first one is not re-tracked and does not change.
+    first, second = found["object"], found["object"] + 1  # ids above the painted 9
+    assert found["alone_note"].startswith(f"Tracking object {second} alone"), found["alone_note"]
+    assert found["second_object_frames"] == 21 and found["first_object_unchanged"]
+    assert found["object_list"] == [f"object {first}", f"object {second}"]

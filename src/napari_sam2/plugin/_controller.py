@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,7 +28,18 @@ from . import _actions, _names
 from ._api import TrackerEvents
 from ._layer_source import world_axis
 from ._layers import LayerBinding
-from ._messages import Encoded, FrameTracked, ModelLoaded, Previewed, RunPlanned, SessionOpened, Status, TaskFailed
+from ._messages import (
+    Encoded,
+    FrameTracked,
+    ModelLoaded,
+    Previewed,
+    RunPlanned,
+    SessionOpened,
+    Status,
+    TaskEnded,
+    TaskFailed,
+    TaskStarted,
+)
 from ._objects import ObjectRegistry
 from ._prompt_sync import PromptSync
 from ._run_writer import RunWriter, describe_plan
@@ -68,7 +80,9 @@ class TrackerController:
         self.runs: list[dict] = []  # direction, start and range of each run, for provenance
         self._roi: tuple[int, int, int, int] | None = None
         self.mask_prompts: set[tuple[int, int]] = set()  # (object, frame) of painted-mask prompts
-        self._jobs = SerialWorker(self._deliver, self._on_task_start, self._on_task_end)
+        self._inbox: deque = deque()
+        self._delivering = False
+        self._jobs = SerialWorker(self._deliver, self._deliver_start, self._deliver_end)
         self._run_failed = self._closed = False
         self.objects.changed.connect(self._on_objects_changed)
 
@@ -386,17 +400,36 @@ class TrackerController:
         jobs.submit(Task("encode", task))
 
     def _deliver(self, message) -> None:
-        if not self._closed:  # a closed tracker's layers may be gone
-            message.deliver(self)
+        """Handle messages one at a time, in order. A handler can turn Qt's event loop
+        (napari's progress bar does), and a message arriving then waits its turn instead of
+        running inside the handler: a run's end is never overtaken by its last frame."""
+        if self._closed:  # a closed tracker's layers may be gone
+            return
+        self._inbox.append(message)
+        if self._delivering:
+            return
+        self._delivering = True
+        try:
+            while self._inbox and not self._closed:
+                self._inbox.popleft().deliver(self)
+        finally:
+            self._delivering = False
+            if self._closed:
+                self._inbox.clear()
 
-    def _on_task_start(self, task: Task) -> None:
-        if task.kind == "propagate" and not self._closed:
+    def _deliver_start(self, task: Task) -> None:
+        self._deliver(TaskStarted(task))
+
+    def _deliver_end(self, task: Task) -> None:
+        self._deliver(TaskEnded(task))
+
+    def on_task_started(self, message: TaskStarted) -> None:
+        if message.task.kind == "propagate":
             self._run_failed = False
             self.writer.begin()
 
-    def _on_task_end(self, task: Task) -> None:
-        if self._closed:
-            return
+    def on_task_ended(self, message: TaskEnded) -> None:
+        task = message.task
         if task.kind == "propagate":
             progress = self.writer.end("failed" if self._run_failed else "done")
             if progress is not None:

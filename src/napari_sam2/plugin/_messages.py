@@ -24,6 +24,8 @@ class MessageHandler(Protocol):
     def on_run_planned(self, message: RunPlanned) -> None: ...
     def on_frame_tracked(self, message: FrameTracked) -> None: ...
     def on_task_failed(self, message: TaskFailed) -> None: ...
+    def on_task_started(self, message: TaskStarted) -> None: ...
+    def on_task_ended(self, message: TaskEnded) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -109,3 +111,21 @@ class TaskFailed:
 
     def deliver(self, handler: MessageHandler) -> None:
         handler.on_task_failed(self)
+
+
+@dataclass(frozen=True)
+class TaskStarted:
+    """Sent by the worker pool itself, in order with the task's messages."""
+
+    task: Any  # _serial_worker.Task
+
+    def deliver(self, handler: MessageHandler) -> None:
+        handler.on_task_started(self)
+
+
+@dataclass(frozen=True)
+class TaskEnded:
+    task: Any  # _serial_worker.Task
+
+    def deliver(self, handler: MessageHandler) -> None:
+        handler.on_task_ended(self)

@@ -46,7 +46,7 @@ class SessionOwner:
         self._session: TrackingSession | None = None
         self._session_key: tuple | None = None
         self._tracked: dict[int, dict[int, int]] = {}  # object -> frame -> run id
-        self._ever_tracked: set[int] = set()
+        self._prompts_changed: set[int] = set()  # tracked before, prompts changed since
 
     @staticmethod
     def _on_worker() -> None:
@@ -92,7 +92,7 @@ class SessionOwner:
         if self._session is not None:
             self._session.close()
         self._session, self._session_key = None, None
-        self._tracked, self._ever_tracked = {}, set()
+        self._tracked, self._prompts_changed = {}, set()
 
     def close(self) -> None:
         """Called once the worker is stopped (the tracker is closing)."""
@@ -102,7 +102,7 @@ class SessionOwner:
     def preview_task(self, source, settings, key: tuple[int, int], group: PromptGroup | None) -> Iterator:
         yield from self._session_for(source, settings)
         session, (obj, frame) = self._session, key
-        self._tracked.pop(obj, None)  # new prompts: its tracked frames are out of date
+        self._prompts_edited(obj)
         if group is None or group.is_empty():
             session.clear_prompts(obj, frame)
             yield Previewed(key, PromptGroup().key(), None, source.held)
@@ -112,7 +112,7 @@ class SessionOwner:
 
     def mask_task(self, source, settings, obj: int, frame: int, mask: np.ndarray) -> Iterator:
         yield from self._session_for(source, settings)
-        self._tracked.pop(obj, None)
+        self._prompts_edited(obj)
         result = self._session.add_mask(obj, frame, mask)
         yield Previewed((obj, frame), None, result, source.held)
 
@@ -121,8 +121,13 @@ class SessionOwner:
         if self._session is not None and obj in self._session.object_ids:
             self._session.remove_object(obj)
         self._tracked.pop(obj, None)
-        self._ever_tracked.discard(obj)
+        self._prompts_changed.discard(obj)
         yield from ()
+
+    def _prompts_edited(self, obj: int) -> None:
+        """New prompts: the object's tracked frames are out of date."""
+        if self._tracked.pop(obj, None):
+            self._prompts_changed.add(obj)
 
     # -- propagation ------------------------------------------------------------------------
     def propagate_task(self, source, settings, request: PropagateRequest) -> Iterator:
@@ -145,7 +150,7 @@ class SessionOwner:
         yield RunPlanned(
             objects=ids,
             up_to_date=[o for o in prompted if o not in ids],
-            changed=[o for o in ids if o in self._ever_tracked and o in stale],
+            changed=[o for o in ids if o in self._prompts_changed and o in stale],
             frames=len(frames),
             resumed=len(wanted - frames) if stale else 0,
             again=not stale,
@@ -158,7 +163,7 @@ class SessionOwner:
             for result in session.propagate(direction, objects=ids, start=order[0], frame_range=bounds):
                 for obj in ids:
                     self._tracked.setdefault(obj, {})[result.frame] = request.run_id
-                    self._ever_tracked.add(obj)
+                    self._prompts_changed.discard(obj)
                 yield FrameTracked(result, source.held)
 
     @staticmethod

@@ -204,7 +204,8 @@ class ObjectsPanel(QGroupBox):
         self.list.currentItemChanged.connect(self._on_selected)
         self.list.itemChanged.connect(self._on_renamed)
         row = QHBoxLayout()
-        row.addWidget(button("Add", lambda: guard(controller.add_object), "A new object with an unused label id"))
+        self.add_button = button("Add", lambda: guard(controller.add_object), "A new object with an unused label id")
+        row.addWidget(self.add_button)
         row.addWidget(button("Delete", self._on_delete, "Remove the object, its prompts and its labels"))
         row.addWidget(
             button(

@@ -50,13 +50,10 @@ class RunPanel(QGroupBox):
         self.progress, self.progress_label, self.note = QProgressBar(), QLabel(""), QLabel("")
         self.note.setWordWrap(True)
         controls = QHBoxLayout()
-        controls.addWidget(
-            button(
-                "Cancel",
-                controller.cancel,
-                "Stop after the current frame; finished frames stay, and the same button resumes",
-            )
+        self.cancel_button = button(
+            "Cancel", controller.cancel, "Stop after this frame; finished frames stay, and the same button resumes"
         )
+        controls.addWidget(self.cancel_button)
         controls.addWidget(button("Undo", controller.undo, "Undo the last step on the labels layer (Ctrl-Z)"))
         self.flags = QListWidget()
         self.flags.setMaximumHeight(90)
