@@ -2,8 +2,9 @@
 
 ``validate_prompts`` checks prompt files against the stack *before* a model is loaded,
 so a typo costs a second rather than a model download. ``apply_prompts`` groups rows by
-object and frame into :class:`PromptGroup` s, the one shape a group of prompts has
-outside the session, and hands each group to the session in one call.
+object and frame into :class:`~napari_sam2.core.session.PromptGroup` s (the session keeps
+each as a ``FramePrompts``, a ``PromptGroup`` that may also hold a mask) and hands each
+group to the session in one call.
 ``provenance`` gathers what is needed to rerun.
 """
 
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import Sam2InputError
 from .frames import FrameSource
 from .io import BoxRow, PointRow
-from .session import Point, TrackingSession, box_corners
+from .session import Point, PromptGroup, TrackingSession, box_corners
 
 
 def validate_prompts(source: FrameSource, points: list[PointRow], boxes: list[BoxRow]) -> None:
@@ -43,21 +44,6 @@ def validate_prompts(source: FrameSource, points: list[PointRow], boxes: list[Bo
                 source.to_roi_xy(y, x, f"A {kind} of object {row.object_id} on frame {row.frame}")
     label_dtype(max(row.object_id for row in [*points, *boxes]))
     group_prompts(points, boxes)
-
-
-@dataclass
-class PromptGroup:
-    """The clicks (in the order given) and the box of one object on one frame."""
-
-    points: list[Point] = field(default_factory=list)
-    box: tuple[float, float, float, float] | None = None  # y0, x0, y1, x1
-
-    def key(self) -> tuple:
-        """Equal keys, equal prompts: what the plugin compares to find changed groups."""
-        return (tuple(self.points), self.box)
-
-    def is_empty(self) -> bool:
-        return not self.points and self.box is None
 
 
 Groups = dict[tuple[int, int], PromptGroup]  # (object id, frame) -> its prompts

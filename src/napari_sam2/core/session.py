@@ -24,7 +24,8 @@ Two things differ from a plain transformers session, on purpose:
   back bit for bit when a later pass or correction reads them. Memory stays flat however
   long the stack.
 
-The private parts of transformers relied on are listed in :data:`PRIVATE_CONTRACT`; a test
+The private parts of transformers relied on are listed in :data:`PRIVATE_CONTRACT`,
+:data:`PRIVATE_METHODS` and :data:`PRIVATE_MODULES`; a test
 checks them so that a transformers release that changes them fails loudly.
 """
 
@@ -63,6 +64,25 @@ PRIVATE_CONTRACT = (
     "obj_with_new_inputs",
 )
 
+#: Model methods shadowed for one call (:func:`~napari_sam2.core.shadow.shadowing`), with
+#: the keyword arguments the wrappers read or pass.
+PRIVATE_METHODS = {
+    "_prepare_memory_conditioned_features": ("frame_idx", "is_initial_conditioning_frame"),  # core.conditioned
+    "_run_single_frame_inference": (  # _as_meta
+        "inference_session",
+        "frame_idx",
+        "point_inputs",
+        "mask_inputs",
+        "prev_sam_mask_logits",
+    ),
+}
+
+#: transformers modules imported by path (:func:`_session_class`), not from its top level.
+PRIVATE_MODULES = {
+    "Sam2VideoInferenceSession": "transformers.models.sam2_video.modeling_sam2_video",
+    "EdgeTamVideoInferenceSession": "transformers.models.edgetam_video.modeling_edgetam_video",
+}
+
 
 @dataclass(frozen=True)
 class Point:
@@ -74,18 +94,31 @@ class Point:
 
 
 @dataclass
-class FramePrompts:
-    """Everything one object was given on one frame."""
+class PromptGroup:
+    """The clicks (in the order given) and the box of one object on one frame."""
 
     points: list[Point] = field(default_factory=list)
     box: tuple[float, float, float, float] | None = None  # y0, x0, y1, x1
+
+    def key(self) -> tuple:
+        """Equal keys, equal prompts: what the plugin compares to find changed groups."""
+        return (tuple(self.points), self.box)
+
+    def is_empty(self) -> bool:
+        return not self.points and self.box is None
+
+
+@dataclass
+class FramePrompts(PromptGroup):
+    """Everything one object was given on one frame: its clicks and box, or a mask."""
+
     mask: np.ndarray | None = None
     #: The frame's mask logits before its first prompt (a tracked frame's), which the first
     #: click refines; kept so that the prompts can be replayed from the same start.
     base_logits: Any = None
 
     def is_empty(self) -> bool:
-        return not self.points and self.box is None and self.mask is None
+        return super().is_empty() and self.mask is None
 
 
 @dataclass
@@ -723,13 +756,10 @@ def _as_meta(
 
 def _session_class(model):
     """transformers' inference-state class matching the model (SAM 2 or EdgeTAM)."""
-    if type(model).__name__.startswith("EdgeTam"):
-        from transformers.models.edgetam_video.modeling_edgetam_video import EdgeTamVideoInferenceSession
+    import importlib
 
-        return check_transformers_contract(EdgeTamVideoInferenceSession)
-    from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
-
-    return check_transformers_contract(Sam2VideoInferenceSession)
+    name = "EdgeTamVideoInferenceSession" if type(model).__name__.startswith("EdgeTam") else "Sam2VideoInferenceSession"
+    return check_transformers_contract(getattr(importlib.import_module(PRIVATE_MODULES[name]), name))
 
 
 @functools.cache

@@ -42,7 +42,8 @@ def keep_triton_out() -> bool:
 keep_triton_out()
 
 from ._api import TrackerApi, TrackerEvents  # noqa: E402
-from ._controller import TrackerController, notify, plain_error  # noqa: E402
+from ._controller import TrackerController  # noqa: E402
+from ._notify import notify, plain_error  # noqa: E402
 from ._layer_source import (  # noqa: E402
     axis_name,
     frame_axes,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,13 +23,14 @@ import numpy as np
 
 from ..core.errors import Sam2Error, Sam2InputError
 from ..core.models import ModelLoader
-from . import _actions, _names
+from . import _actions
 from ._api import TrackerEvents
 from ._layer_source import world_axis
 from ._layers import LayerBinding
 from ._messages import (
     Encoded,
     FrameTracked,
+    Inbox,
     ModelLoaded,
     Previewed,
     RunPlanned,
@@ -40,27 +40,13 @@ from ._messages import (
     TaskFailed,
     TaskStarted,
 )
+from ._notify import notify, plain_error
 from ._objects import ObjectRegistry
 from ._prompt_sync import PromptSync
 from ._run_writer import RunWriter, describe_plan
 from ._serial_worker import SerialWorker, Task
 from ._session_owner import PropagateRequest, SessionOwner
 from ._settings import TrackerSettings
-
-
-def notify(message: str, *, error: bool = False) -> None:
-    from napari.utils.notifications import show_error, show_info
-
-    (show_error if error else show_info)(message)
-
-
-def plain_error(exc: BaseException) -> str:
-    """A message a biologist can act on; tracebacks are for bugs only."""
-    if isinstance(exc, Sam2Error):
-        return str(exc)
-    if "OutOfMemoryError" in type(exc).__name__ or "out of memory" in str(exc).lower():
-        return "Out of memory: try a smaller model (sam2.1-tiny), the CPU device, or a region of interest."
-    return f"Unexpected error ({type(exc).__name__}: {exc}). Please report it."
 
 
 class TrackerController:
@@ -80,8 +66,7 @@ class TrackerController:
         self.runs: list[dict] = []  # direction, start and range of each run, for provenance
         self._roi: tuple[int, int, int, int] | None = None
         self.mask_prompts: set[tuple[int, int]] = set()  # (object, frame) of painted-mask prompts
-        self._inbox: deque = deque()
-        self._delivering = False
+        self._inbox = Inbox(self)
         self._jobs = SerialWorker(self._deliver, self._deliver_start, self._deliver_end)
         self._run_failed = self._closed = False
         self.objects.changed.connect(self._on_objects_changed)
@@ -124,14 +109,7 @@ class TrackerController:
 
     def _adopt_objects(self) -> None:
         """Objects already in the prompt and label layers (a reopened tracker keeps them)."""
-        ids = set()
-        for layer in (self.binding.points, self.binding.shapes):
-            if layer is not None and "object_id" in layer.features:
-                ids |= {int(o) for o in layer.features["object_id"]}
-        labels = self.binding.labels
-        if labels is not None and isinstance(labels.data, np.ndarray):
-            ids |= {int(o) for o in np.unique(labels.data) if o}
-        self.objects.ensure(sorted(ids))
+        self.objects.ensure(self.binding.object_ids_in_layers())
 
     def use_labels_layer(self, layer) -> None:
         self.binding.use_labels(layer)
@@ -143,38 +121,16 @@ class TrackerController:
         if image_gone:
             self._jobs.cancel()
             self._new_session()
-        self._colour_points()
+        self.binding.colour_points(self.colour)
         return recreated
 
     def add_region_layer(self):
         """A 2-D Shapes layer (shown on every frame) in rectangle mode, for the region of interest."""
-        image = self.binding.image
-        if image is None:
-            raise Sam2InputError("Choose an image layer first.")
-        if _names.ROI_LAYER in self.viewer.layers:
-            region = self.viewer.layers[_names.ROI_LAYER]
-        else:
-            region = self.viewer.add_shapes(
-                ndim=2,
-                name=_names.ROI_LAYER,
-                face_color="transparent",
-                edge_color="yellow",
-                edge_width=2,
-                scale=image.scale[-2:],
-                translate=image.translate[-2:],
-            )
-        region.mode = "add_rectangle"
-        self.viewer.layers.selection.active = region
-        return region
+        return self.binding.region_layer()
 
     def use_region(self) -> tuple[int, int, int, int]:
         """Track inside the last rectangle of the region layer; prompts are previewed again."""
-        region = next((layer for layer in self.viewer.layers if layer.name == _names.ROI_LAYER), None)
-        if region is None or not len(region.data):
-            raise Sam2InputError("Draw a rectangle in the 'SAM 2 region' layer first.")
-        corners = np.asarray(region.data[-1])[:, -2:]
-        (y0, x0), (y1, x1) = corners.min(axis=0), corners.max(axis=0)
-        roi = (int(np.floor(y0)), int(np.floor(x0)), int(np.ceil(y1)), int(np.ceil(x1)))
+        roi = self.binding.drawn_region()
         self.binding.source(roi)  # a region that is too small or outside the image fails here
         self._roi = roi
         self._resend_prompts()
@@ -249,11 +205,7 @@ class TrackerController:
         """Forget the object, its prompts and its labels (one undo step)."""
         if self.propagating:
             raise Sam2InputError("Wait for the propagation to end (or cancel it) before deleting an object.")
-        for layer in (self.binding.points, self.binding.shapes):
-            if layer is not None and len(layer.data) and "object_id" in layer.features:
-                with layer.events.data.blocker():
-                    layer.selected_data = set(np.flatnonzero(np.asarray(layer.features["object_id"]) == obj).tolist())
-                    layer.remove_selected()
+        self.binding.remove_prompts_of(obj)
         self.prompts.forget_object(obj)
         self.mask_prompts = {k for k in self.mask_prompts if k[0] != obj}
         self._jobs.submit(Task("edit", functools.partial(self.owner.remove_object_task, obj)))
@@ -272,21 +224,12 @@ class TrackerController:
             return False
         if self.binding.points is None:
             raise Sam2InputError("Choose an image layer first.")
-        self._check_click(np.asarray(data_coords, dtype=float))
+        self.binding.check_click(np.asarray(data_coords, dtype=float), self._roi)
         if self.objects.selected is None:
             self.add_object()
         self.binding.points.feature_defaults = {"object_id": self.objects.selected, "positive": positive}
         self.binding.points.add(np.asarray(data_coords, dtype=float)[None])
         return True
-
-    def _check_click(self, coords: np.ndarray) -> None:
-        """A click outside the image or region is refused before it becomes a point."""
-        source = self.binding.source(self._roi)
-        if self.binding.frame_axis is not None:
-            frame, n = int(round(float(coords[self.binding.frame_axis]))), len(source)
-            if not 0 <= frame < n:
-                raise Sam2InputError(f"The click is on frame {frame}, outside the stack (frames 0 to {n - 1}).")
-        source.to_roi_xy(float(coords[-2]), float(coords[-1]), "The click")
 
     def use_painted_slice(self) -> None:
         """The selected object's pixels on the current frame become its mask prompt."""
@@ -304,7 +247,7 @@ class TrackerController:
             return
         if getattr(event, "action", None) in ("adding", "removing", "changing"):
             return  # napari announces a change before making it
-        self._colour_points()
+        self.binding.colour_points(self.colour)
         groups = self.binding.prompt_groups()
         changed = self.prompts.changed(groups)
         if not changed:
@@ -320,14 +263,6 @@ class TrackerController:
             self.prompts.submitted(key, group)
             task = functools.partial(self.owner.preview_task, source, self.settings, key, group)
             self._submit(Task("preview", task, {"key": key}))
-
-    def _colour_points(self) -> None:
-        layer = self.binding.points
-        if layer is None or not len(layer.data):
-            return
-        ids, positive = layer.features["object_id"], layer.features["positive"]
-        layer.face_color = np.array([self.colour(int(o)) for o in ids])
-        layer.border_color = [_names.POSITIVE_BORDER if p else _names.NEGATIVE_BORDER for p in positive]
 
     # -- propagation ----------------------------------------------------------------------------
     def propagate(self, direction: str = "both", *, from_current: bool = False, frame_range=None) -> None:
@@ -376,6 +311,7 @@ class TrackerController:
     def close(self) -> None:
         """Stop the worker and disconnect from layers (the widget is closing)."""
         self._closed = True
+        self._inbox.close()
         self._jobs.cancel()
         self.binding.close()
 
@@ -400,22 +336,8 @@ class TrackerController:
         jobs.submit(Task("encode", task))
 
     def _deliver(self, message) -> None:
-        """Handle messages one at a time, in order. A handler can turn Qt's event loop
-        (napari's progress bar does), and a message arriving then waits its turn instead of
-        running inside the handler: a run's end is never overtaken by its last frame."""
-        if self._closed:  # a closed tracker's layers may be gone
-            return
-        self._inbox.append(message)
-        if self._delivering:
-            return
-        self._delivering = True
-        try:
-            while self._inbox and not self._closed:
-                self._inbox.popleft().deliver(self)
-        finally:
-            self._delivering = False
-            if self._closed:
-                self._inbox.clear()
+        if not self._closed:  # a closed tracker's layers may be gone
+            self._inbox.put(message)
 
     def _deliver_start(self, task: Task) -> None:
         self._deliver(TaskStarted(task))

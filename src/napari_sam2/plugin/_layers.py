@@ -115,6 +115,72 @@ class LayerBinding:
         index[self.frame_axis] = frame
         return tuple(index)
 
+    def check_click(self, coords: np.ndarray, roi) -> None:
+        """A click outside the image or region is refused before it becomes a point."""
+        source = self.source(roi)
+        if self.frame_axis is not None:
+            frame, n = int(round(float(coords[self.frame_axis]))), len(source)
+            if not 0 <= frame < n:
+                raise Sam2InputError(f"The click is on frame {frame}, outside the stack (frames 0 to {n - 1}).")
+        source.to_roi_xy(float(coords[-2]), float(coords[-1]), "The click")
+
+    def object_ids_in_layers(self) -> list[int]:
+        """Object ids in the prompt layers and (for in-memory data) the labels."""
+        ids = set()
+        for layer in (self.points, self.shapes):
+            if layer is not None and "object_id" in layer.features:
+                ids |= {int(o) for o in layer.features["object_id"]}
+        if self.labels is not None and isinstance(self.labels.data, np.ndarray):
+            ids |= {int(o) for o in np.unique(self.labels.data) if o}
+        return sorted(ids)
+
+    def remove_prompts_of(self, obj: int) -> None:
+        """Remove an object's points and boxes, without diffing (the object is being deleted)."""
+        for layer in (self.points, self.shapes):
+            if layer is not None and len(layer.data) and "object_id" in layer.features:
+                with layer.events.data.blocker():
+                    layer.selected_data = set(np.flatnonzero(np.asarray(layer.features["object_id"]) == obj).tolist())
+                    layer.remove_selected()
+
+    def colour_points(self, colour: Callable) -> None:
+        """Points take their object's label colour; negative ones get a red border."""
+        layer = self.points
+        if layer is None or not len(layer.data):
+            return
+        ids, positive = layer.features["object_id"], layer.features["positive"]
+        layer.face_color = np.array([colour(int(o)) for o in ids])
+        layer.border_color = [_names.POSITIVE_BORDER if p else _names.NEGATIVE_BORDER for p in positive]
+
+    def region_layer(self):
+        """A 2-D Shapes layer (shown on every frame) in rectangle mode, for the region of interest."""
+        image = self.image
+        if image is None:
+            raise Sam2InputError("Choose an image layer first.")
+        if _names.ROI_LAYER in self.viewer.layers:
+            region = self.viewer.layers[_names.ROI_LAYER]
+        else:
+            region = self.viewer.add_shapes(
+                ndim=2,
+                name=_names.ROI_LAYER,
+                face_color="transparent",
+                edge_color="yellow",
+                edge_width=2,
+                scale=image.scale[-2:],
+                translate=image.translate[-2:],
+            )
+        region.mode = "add_rectangle"
+        self.viewer.layers.selection.active = region
+        return region
+
+    def drawn_region(self) -> tuple[int, int, int, int]:
+        """The last rectangle of the region layer, in whole pixels ``(y0, x0, y1, x1)``."""
+        region = next((layer for layer in self.viewer.layers if layer.name == _names.ROI_LAYER), None)
+        if region is None or not len(region.data):
+            raise Sam2InputError("Draw a rectangle in the 'SAM 2 region' layer first.")
+        corners = np.asarray(region.data[-1])[:, -2:]
+        (y0, x0), (y1, x1) = corners.min(axis=0), corners.max(axis=0)
+        return (int(np.floor(y0)), int(np.floor(x0)), int(np.ceil(y1)), int(np.ceil(x1)))
+
     def prompt_groups(self) -> Groups:
         held = self.held()
         groups = point_groups(self.points, self.frame_axis, held)

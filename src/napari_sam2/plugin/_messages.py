@@ -7,6 +7,7 @@ that class. So "go to definition" leads from a task's ``yield`` to the code that
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -129,3 +130,34 @@ class TaskEnded:
 
     def deliver(self, handler: MessageHandler) -> None:
         handler.on_task_ended(self)
+
+
+class Inbox:
+    """Hands messages to ``handler`` one at a time, in order.
+
+    A handler can turn Qt's event loop (napari's progress bar does); a message arriving
+    then waits its turn instead of running inside that handler, so a run's end is never
+    overtaken by its last frame.
+    """
+
+    def __init__(self, handler: MessageHandler) -> None:
+        self._handler = handler
+        self._queue: deque = deque()
+        self._busy = self._closed = False
+
+    def put(self, message) -> None:
+        if self._closed:
+            return
+        self._queue.append(message)
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            while self._queue and not self._closed:
+                self._queue.popleft().deliver(self._handler)
+        finally:
+            self._busy = False
+
+    def close(self) -> None:
+        self._closed = True
+        self._queue.clear()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.pipeline import Groups, PromptGroup
-from ..core.session import Point
+from ..core.pipeline import Groups
+from ..core.session import Point, PromptGroup
 from ._prompts import keep_points
 
 EMPTY = PromptGroup().key()

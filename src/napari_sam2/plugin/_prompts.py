@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.io import PointRow
-from ..core.pipeline import Groups, PromptGroup
-from ..core.session import Point
+from ..core.pipeline import Groups
+from ..core.session import Point, PromptGroup
 
 
 def _on_held(coords: np.ndarray, held: dict[int, int]) -> bool:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import Sam2InputError
-from ..core.pipeline import PromptGroup, RunRecord
-from ..core.session import TrackingSession
+from ..core.pipeline import RunRecord
+from ..core.session import PromptGroup, TrackingSession
 from ._messages import Encoded, FrameTracked, ModelLoaded, Previewed, RunPlanned, SessionOpened, Status
 from ._settings import TrackerSettings
 

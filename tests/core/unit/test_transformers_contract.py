@@ -95,3 +95,35 @@ def test_the_tested_range_is_the_one_pip_enforces():
 
     pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
     assert TESTED_TRANSFORMERS in pyproject["project"]["dependencies"]
+
+
+def test_shadowed_methods_take_the_keywords_the_wrappers_read():
+    """core.conditioned and session._as_meta wrap two private model methods as ``**kwargs``
+    functions: each must exist, name those parameters, and be called with keywords only."""
+    import importlib
+    import re
+
+    from napari_sam2.core.session import PRIVATE_METHODS, PRIVATE_MODULES
+
+    for module_name in PRIVATE_MODULES.values():
+        module = importlib.import_module(module_name)
+        model = next(v for k, v in vars(module).items() if k.endswith("VideoModel") and inspect.isclass(v))
+        source = inspect.getsource(module)
+        for method, keywords in PRIVATE_METHODS.items():
+            parameters = inspect.signature(getattr(model, method)).parameters
+            assert set(keywords) <= set(parameters), (module_name, method, set(keywords) - set(parameters))
+            calls = re.findall(rf"self\.{method}\(\s*([^)]*?)\)", source, flags=re.S)
+            assert calls, (module_name, method)
+            for arguments in calls:
+                arguments = re.sub(r"#[^\n]*", "", arguments)  # comments between arguments
+                for argument in filter(None, (a.strip() for a in arguments.split(","))):
+                    assert re.match(r"\w+\s*=", argument), f"{method} is called with a positional argument"
+
+
+def test_private_module_paths_hold_the_session_classes():
+    import importlib
+
+    from napari_sam2.core.session import PRIVATE_MODULES
+
+    for name, module_name in PRIVATE_MODULES.items():
+        assert inspect.isclass(getattr(importlib.import_module(module_name), name)), module_name

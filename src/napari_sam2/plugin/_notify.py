@@ -1,0 +1,20 @@
+"""How the plugin speaks to the user: napari notifications, plain sentences for mistakes."""
+
+from __future__ import annotations
+
+from ..core.errors import Sam2Error
+
+
+def notify(message: str, *, error: bool = False) -> None:
+    from napari.utils.notifications import show_error, show_info
+
+    (show_error if error else show_info)(message)
+
+
+def plain_error(exc: BaseException) -> str:
+    """A message a biologist can act on; tracebacks are for bugs only."""
+    if isinstance(exc, Sam2Error):
+        return str(exc)
+    if "OutOfMemoryError" in type(exc).__name__ or "out of memory" in str(exc).lower():
+        return "Out of memory: try a smaller model (sam2.1-tiny), the CPU device, or a region of interest."
+    return f"Unexpected error ({type(exc).__name__}: {exc}). Please report it."
