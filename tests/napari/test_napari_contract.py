@@ -28,3 +28,20 @@ def test_labels_history_accepts_one_item_of_box_atoms():
     assert not layer.data.any()
     layer.redo()
     assert (layer.data == 7).sum() == 27
+
+
+def test_an_undone_run_leaves_the_undo_history_by_identity():
+    """RunWriter.valid_runs tells an undone run by its item's absence from _undo_history."""
+    from napari.layers import Labels
+
+    from napari_sam2.plugin._run_history import RunHistory
+
+    layer = Labels(np.zeros((2, 10, 10), np.uint16))
+    history = RunHistory(layer)
+    plane = np.zeros((10, 10), np.uint16)
+    plane[1:4, 1:4] = 3
+    history.write((0,), plane)
+    item = history.commit()
+    assert any(entry is item for entry in layer._undo_history)
+    layer.undo()
+    assert not any(entry is item for entry in layer._undo_history)
