@@ -38,8 +38,9 @@ def main(outdir: str = "docs/images") -> None:
     viewer, widget = open_demo()
     viewer.window._qt_window.resize(1400, 900)
     controller = widget.controller
-    controller.set_model(str(model_dir), "cpu")
-    controller.loaded = load_model(str(model_dir))
+    widget.model_panel.choose_model(str(model_dir))  # typed in, as a user names a local model
+    controller.use_loaded_model(load_model(str(model_dir)))
+    wait(controller)
     _, prompts = make_timelapse(24)
     viewer.dims.set_current_step(0, prompts[0].frame)
     for p in prompts[:2]:
@@ -47,12 +48,11 @@ def main(outdir: str = "docs/images") -> None:
         controller.add_click([p.frame, p.y, p.x])
         wait(controller)
     controller.select_object(1)
-    widget.objects_panel.refresh()
     controller.add_click([prompts[0].frame, prompts[0].y + 22, prompts[0].x], positive=False)
     wait(controller)
     settle()
     viewer.screenshot(str(out / "01-click-preview.png"), canvas_only=False)
-    controller.propagate("forward")
+    widget.run_panel.direction_buttons["forward"].click()
     wait(controller)
     viewer.dims.set_current_step(0, 20)
     settle()
@@ -64,15 +64,16 @@ def main(outdir: str = "docs/images") -> None:
     viewer, widget = open_demo("zstack")
     viewer.window._qt_window.resize(1400, 900)
     controller = widget.controller
-    controller.set_model(str(model_dir), "cpu")
-    controller.loaded = load_model(str(model_dir))
+    widget.model_panel.choose_model(str(model_dir))  # typed in, as a user names a local model
+    controller.use_loaded_model(load_model(str(model_dir)))
+    wait(controller)
     _, nuclei = make_zstack(21)
     nucleus = nuclei[1]
     viewer.dims.set_current_step(0, nucleus.frame)
     controller.add_object("nucleus")
     controller.add_click([nucleus.frame, nucleus.y, nucleus.x])
     wait(controller)
-    controller.propagate("both")
+    widget.run_panel.direction_buttons["both"].click()
     wait(controller)
     settle()
     viewer.screenshot(str(out / "03-zstack-both-ways.png"), canvas_only=False)

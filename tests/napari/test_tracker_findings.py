@@ -133,7 +133,7 @@ def test_object_one_is_bright_and_axes_are_named_as_the_layer_names_them(make_tr
     assert axis_name(controller.image_layer, viewer, 0) == "axis 0 (t)"
 
 
-def test_reopening_the_tracker_keeps_its_layers_and_objects(qtbot, reduced_model, reduced_model_dir):
+def test_reopening_the_tracker_keeps_its_renamed_layers_and_objects(qtbot, reduced_model, reduced_model_dir):
     from napari_sam2.widgets import TrackerWidget
 
     viewer = ViewerModel()
@@ -146,6 +146,7 @@ def test_reopening_the_tracker_keeps_its_layers_and_objects(qtbot, reduced_model
     first.controller.add_click([1, 40, 35])
     qtbot.waitUntil(lambda: first.controller.idle and (first.controller.labels_layer.data == 1).any(), timeout=60_000)
     first.close_tracker()
+    first.controller.labels_layer.name = "my cells"  # renamed by the user: still the tracker's
     names_before = [layer.name for layer in viewer.layers]
     second = TrackerWidget(viewer)
     qtbot.addWidget(second)

@@ -43,7 +43,6 @@ keep_triton_out()
 
 from ._api import TrackerApi, TrackerEvents  # noqa: E402
 from ._controller import TrackerController  # noqa: E402
-from ._notify import notify, plain_error  # noqa: E402
 from ._layer_source import (  # noqa: E402
     axis_name,
     frame_axes,
@@ -52,6 +51,7 @@ from ._layer_source import (  # noqa: E402
     labels_layers,
     layer_data,
 )
+from ._notify import notify, plain_error  # noqa: E402
 from ._run_writer import RunProgress  # noqa: E402
 
 __all__ = [

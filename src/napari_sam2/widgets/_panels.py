@@ -19,7 +19,7 @@ from qtpy.QtWidgets import (
 
 from ..core.diskcache import default_root
 from ..core.models import DEFAULT_MODEL, REGISTRY, cached_models
-from ..plugin import axis_name, frame_axes, image_layers, is_single_image, labels_layers, layer_data
+from ..plugin import TrackerApi, axis_name, frame_axes, image_layers, is_single_image, labels_layers, layer_data
 from ._common import button, guard
 
 NEW_LABELS = "new labels layer"
@@ -34,7 +34,7 @@ LEGEND = (
 class ImagePanel(QGroupBox):
     """Which image, which axis, which labels layer, and an optional region of interest."""
 
-    def __init__(self, viewer, controller) -> None:
+    def __init__(self, viewer, controller: TrackerApi) -> None:
         super().__init__("Image")
         self.viewer, self.controller = viewer, controller
         self.image_combo, self.axis_combo, self.labels_combo = QComboBox(), QComboBox(), QComboBox()
@@ -121,7 +121,7 @@ class ImagePanel(QGroupBox):
 class ModelPanel(QGroupBox):
     """Model name (registry, hub id, directory or Meta .pt checkpoint), device, and loading status."""
 
-    def __init__(self, controller) -> None:
+    def __init__(self, controller: TrackerApi) -> None:
         super().__init__("Model")
         self.controller = controller
         self.model_combo, self.device_combo = QComboBox(), QComboBox()
@@ -195,7 +195,7 @@ class ModelPanel(QGroupBox):
 class ObjectsPanel(QGroupBox):
     """The tracked objects, coloured like their labels: add, select, rename, delete."""
 
-    def __init__(self, controller) -> None:
+    def __init__(self, controller: TrackerApi) -> None:
         super().__init__("Objects")
         self.controller = controller
         self._renaming = False

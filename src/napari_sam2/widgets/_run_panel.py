@@ -19,11 +19,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..plugin import TrackerApi
 from ._common import button, guard
 
 
 class RunPanel(QGroupBox):
-    def __init__(self, viewer, controller) -> None:
+    def __init__(self, viewer, controller: TrackerApi) -> None:
         super().__init__("Propagate")
         self.viewer, self.controller = viewer, controller
         directions = QHBoxLayout()
@@ -77,11 +78,13 @@ class RunPanel(QGroupBox):
         self.last.setValue(max(n - 1, 0))
 
     def _on_propagate(self, direction: str, from_current: bool = False) -> None:
-        frame_range = None
-        if self.limit.isChecked():
-            n = self.controller.frame_count()
-            frame_range = (min(self.first.value(), n - 1), min(self.last.value(), n - 1))
-        guard(lambda: self.controller.propagate(direction, from_current=from_current, frame_range=frame_range))
+        guard(lambda: self.controller.propagate(direction, from_current=from_current, frame_range=self._range()))
+
+    def _range(self) -> tuple[int, int] | None:
+        if not self.limit.isChecked():
+            return None
+        last = self.controller.frame_count() - 1
+        return (min(self.first.value(), last), min(self.last.value(), last))
 
     def show_progress(self, progress) -> None:
         self.progress.setMaximum(max(progress.total, 1))
@@ -106,7 +109,7 @@ class RunPanel(QGroupBox):
 class FilesRow(QWidget):
     """Save labels (TIFF + JSON), export prompts for the CLI, load prompts back."""
 
-    def __init__(self, controller) -> None:
+    def __init__(self, controller: TrackerApi) -> None:
         super().__init__()
         self.controller = controller
         row = QHBoxLayout()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ..plugin._controller import TrackerController, notify
+from ..plugin import TrackerController, notify
 from ._common import guard
 from ._panels import ImagePanel, ModelPanel, ObjectsPanel
 from ._run_panel import FilesRow, RunPanel
