@@ -26,7 +26,11 @@ SCRIPT = Path(__file__).with_name("first_user_session.py")
 def test_demo_click_propagate_and_undo_in_a_real_window_with_a_lazily_loaded_model(reduced_model_dir):
     env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM2_ALLOW_TRITON"}
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(reduced_model_dir)], capture_output=True, text=True, timeout=600, env=env
+        [sys.executable, "-X", "faulthandler", str(SCRIPT), str(reduced_model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert result.returncode == 0, (
         f"the window crashed or failed (status {result.returncode}):\n{result.stderr[-3000:]}"

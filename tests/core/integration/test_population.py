@@ -1,0 +1,83 @@
+"""A population run on the random-weight test model: the mechanics, not segmentation quality.
+
+Seeds become objects with their ids, all objects share one encoder call per frame, ended
+objects stop costing model calls, re-detection adds objects, and the lineage agrees with
+the labels written (checked through the CTC split, which py-ctcmetrics validates elsewhere).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_sam2.core.ctc import ctc_tracks
+from napari_sam2.core.frames import FrameSource
+from napari_sam2.core.labels import merge_result
+from napari_sam2.core.lineage import Lineage
+from napari_sam2.core.linking import LinkingRules
+from napari_sam2.core.population import PopulationOptions, PopulationTracker
+from napari_sam2.core.sample import make_timelapse
+from napari_sam2.core.seeders import threshold_seeds
+from napari_sam2.core.session import TrackingSession
+from tests.helpers import assert_meaningful, counting_encoder
+
+
+def run(tracker: PopulationTracker, seeds, n: int) -> np.ndarray:
+    labels = np.zeros((n, *tracker.session.source.full_frame_shape), np.uint16)
+    merge_result(labels[0], tracker.seed(0, seeds))
+    for result in tracker.track(start=0):
+        merge_result(labels[result.frame], result)
+    return labels
+
+
+def test_seeds_become_objects_sharing_one_encoder_call_per_frame_and_the_lineage_matches(reduced_model):
+    stack, _ = make_timelapse(6)
+    seeds = {10 * i: mask for i, mask in threshold_seeds(stack[0]).items()}
+    assert len(seeds) >= 3
+    tracker = PopulationTracker(TrackingSession(reduced_model, FrameSource(stack)), options=PopulationOptions())
+    with counting_encoder(reduced_model) as calls:
+        labels = run(tracker, seeds, 6)
+    assert len(calls) == 6  # one per frame, however many objects
+    assert set(tracker.lineage.tracks) >= set(seeds)  # ids kept (divisions may add daughters)
+    assert_meaningful(labels[3] > 0)
+    out, tracks = ctc_tracks(labels, tracker.lineage)
+    assert Lineage.from_dict([t.__dict__ for t in tracks]).check_against(out) == []
+    assert (
+        tracker.lineage.check_against(labels) == []
+        or any(t.parent for t in tracks)
+        or len(tracks) > len(tracker.lineage)
+    )
+
+
+def test_ended_objects_stop_costing_model_calls(reduced_model):
+    stack, _ = make_timelapse(8)
+    seeds = threshold_seeds(stack[0])
+    everything_absent = LinkingRules(min_area=10**9, absent_frames=2)  # no mask is big enough: all end
+    session = TrackingSession(reduced_model, FrameSource(stack))
+    tracked_per_frame = []
+    original = session.propagate
+
+    def counting(*args, **kwargs):
+        tracked_per_frame.append(len(kwargs["objects"]))
+        return original(*args, **kwargs)
+
+    session.propagate = counting
+    tracker = PopulationTracker(session, options=PopulationOptions(rules=everything_absent, divisions=False))
+    labels = run(tracker, seeds, 8)
+    assert tracked_per_frame == [len(seeds), len(seeds)]  # frames 1 and 2; from frame 3 on, nothing
+    assert all(tracker.lineage.tracks[o].last == 0 for o in seeds)  # ended at their last present frame
+    assert not labels[1:].any()
+
+
+def test_a_detection_no_tracked_mask_covers_starts_a_new_object_there(reduced_model):
+    stack, _ = make_timelapse(7)
+    seeds = threshold_seeds(stack[0])
+    newcomer = np.zeros(stack.shape[1:], np.uint16)
+    newcomer[125:150, 10:35] = 1  # a corner no seeded cell reaches
+    options = PopulationOptions(divisions=False, redetect_frames=(4,))
+    tracker = PopulationTracker(
+        TrackingSession(reduced_model, FrameSource(stack)), detect=lambda f: newcomer, options=options
+    )
+    labels = run(tracker, seeds, 7)
+    new = [o for o in tracker.lineage.tracks if o not in seeds]
+    assert len(new) == 1 and tracker.lineage.tracks[new[0]].first == 4
+    assert (labels[4] == new[0]).any() and not (labels[:4] == new[0]).any()
