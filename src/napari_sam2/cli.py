@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import cli_population
 from .core.errors import Sam2Error, Sam2InputError
 
 EXIT_FAILED = 1
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--axis", type=int, help="axis to propagate (default: T or Z from the file, else 0)")
     track.add_argument("--hold", action="append", metavar="AXIS=INDEX", help="hold another axis at INDEX")
     track.add_argument("--channel", type=int, action="append", help="channel to use (once, or three times for RGB)")
-    track.add_argument("--direction", choices=("both", "forward", "backward"), default="both")
+    track.add_argument("--direction", choices=("both", "forward", "backward"), help="default: both")
     track.add_argument("--start", type=int, help="first frame of the passes (default: earliest prompted frame)")
     track.add_argument("--range", type=int, nargs=2, metavar=("FIRST", "LAST"), help="track only these frames")
     track.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     track.add_argument("--overwrite", action="store_true", help="replace an existing output")
     track.add_argument("--quiet", action="store_true", help="no progress bar")
+    cli_population.add_options(track)
     track.epilog = (
         "Prompts exported from napari come with PROMPTS_settings.json: its axis, held indices, contrast "
         "limits, region, model, hole filling and boxes file are used for every option not given here."
@@ -175,8 +177,8 @@ def _cmd_track(args: argparse.Namespace) -> int:
     # labels file is laid out (which also proves the output folder is writable).
     out = io.check_outputs(args.out, inputs=(args.input, args.prompts, args.boxes), overwrite=args.overwrite)
     disk = _feature_cache_dir(args.feature_cache)
-    if not args.prompts and not args.boxes:
-        raise Sam2InputError("Give prompts with --prompts and/or --boxes.")
+    if not args.prompts and not args.boxes and not args.seeds:
+        raise Sam2InputError("Give prompts with --prompts and/or --boxes, or cells with --seeds.")
     if args.threads is not None and args.threads < 1:
         raise Sam2InputError(f"--threads must be at least 1, got {args.threads}.")
     if args.fill_hole_area < 0:
@@ -188,15 +190,24 @@ def _cmd_track(args: argparse.Namespace) -> int:
         source, letter = _frame_source(image, args)
         points = io.read_point_prompts(args.prompts, frame_axis=_points_frame_axis(source)) if args.prompts else []
         boxes = io.read_box_prompts(args.boxes) if args.boxes else []
-        _validate_run(source, points, boxes, args)
+        plan = cli_population.check(args, source)
+        if plan is None:
+            args.direction = args.direction or "both"
+            _validate_run(source, points, boxes, args)
         shape = (len(source), *source.full_frame_shape)
-        dtype = label_dtype(max(r.object_id for r in [*points, *boxes]))
+        ids = [r.object_id for r in [*points, *boxes]] if plan is None else [*plan.seeds, 2**16 - 1]
         writer = io.LabelsTiffWriter(
-            out, shape=shape, dtype=dtype, frame_axis_letter=letter, scale=image.scale, unit=image.unit
+            out, shape=shape, dtype=label_dtype(max(ids)), frame_axis_letter=letter, scale=image.scale, unit=image.unit
         )
         session = _open_session(source, points, boxes, disk, args)
         written, writer = writer, None  # from here on, _run_and_write commits or discards it
-        return _run_and_write(session, written, out, args)
+        if plan is None:
+            return _run_and_write(session, written, out, args)
+        tracker = cli_population.tracker_for(session, plan, args)
+        results = cli_population.results(session, plan, tracker, args)
+        code = _run_and_write(session, written, out, args, results=results, lineage=tracker.lineage)
+        cli_population.export(out, tracker, args, image.scale, letter)
+        return code
     finally:
         if writer is not None:
             writer.discard()
@@ -335,7 +346,7 @@ def _points_frame_axis(source) -> int:
     return skipped.index(source.frame_axis)
 
 
-def _run_and_write(session, writer, out: Path, args) -> int:
+def _run_and_write(session, writer, out: Path, args, *, results=None, lineage=None) -> int:
     """Track, writing each finished frame; commit the TIFF + JSON pair however the run ends.
 
     Ctrl-C or SIGTERM: finished frames kept, status 130. A file that cannot be read mid-run
@@ -352,7 +363,7 @@ def _run_and_write(session, writer, out: Path, args) -> int:
     status, code, error = "complete", 0, None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for result in _with_progress(session, args):
+        for result in _with_progress(session, args) if results is None else results:
             plane = writer.read_frame(result.frame)
             merge_result(plane, result)
             writer.write_frame(result.frame, plane)
@@ -375,6 +386,9 @@ def _run_and_write(session, writer, out: Path, args) -> int:
     complete = status == "complete"
     settings = _settings(args)
     sidecar = provenance(session=session, settings=settings, frames_done=sorted(done), complete=complete, status=status)
+    if lineage is not None:
+        sidecar["lineage"] = lineage.as_dict()
+        sidecar["complete"] = complete and len(done) == len(session.source)
     writer.commit(sidecar)
     if error is not None:
         raise error
@@ -415,6 +429,10 @@ def _settings(args) -> dict:
         "input": str(Path(args.input).resolve()),
         "prompts_file": args.prompts,
         "boxes_file": args.boxes,
+        "seeds": args.seeds,
+        "seed_frame": args.seed_frame if args.seeds else None,
+        "redetect_every": args.redetect_every if args.seeds else None,
+        "divisions": args.divisions if args.seeds else None,
         "command": "napari-sam2 " + " ".join(sys.argv[1:]),
     }
 

@@ -29,6 +29,13 @@ class LinkingRules:
     #: A division by detection: the cell shrank to below this fraction of its area the frame
     #: before while a new detection appeared touching it.
     shrink_fraction: float = 0.8
+    #: A daughter younger than this many frames does not divide again: a cell cycle is far
+    #: longer than a few frames, and a fragmented mask must not multiply the population.
+    min_cycle_frames: int = 5
+
+    def may_divide(self, born: int, frame: int, has_parent: bool) -> bool:
+        """Seeds may divide at once (they can be anywhere in their cycle); daughters wait."""
+        return not has_parent or frame - born >= self.min_cycle_frames
 
     def __post_init__(self) -> None:
         if not 0 < self.new_cell_iou <= 1 or not 0 < self.daughter_fraction < 0.5 or self.absent_frames < 1:

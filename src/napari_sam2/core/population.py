@@ -72,7 +72,8 @@ class PopulationTracker:
         self.lineage = Lineage()
         self.absences = Absences(self.options.rules)
         self.active: list[int] = []
-        self._areas: dict[int, int] = {}
+        self._areas: dict[int, int] = {}  # object -> mask area on its last present frame
+        self._areas_before: dict[int, int] = {}
 
     @property
     def roi(self):
@@ -115,6 +116,7 @@ class PopulationTracker:
 
     def step(self, frame: int) -> FrameResult:
         results: list[FrameResult] = []
+        self._areas_before = dict(self._areas)
         if self.active:
             ids = list(self.active)
             [tracked] = list(self.session.propagate("forward", objects=ids, start=frame, frame_range=(frame, frame)))
@@ -136,7 +138,7 @@ class PopulationTracker:
         for i, obj in enumerate(tracked.object_ids):
             mask = tracked.masks[i]
             present = bool(tracked.scores[i] > 0 and mask.sum() >= rules.min_area)
-            parts = split_parts(mask, self._areas.get(obj, 0), rules) if present and self.options.divisions else None
+            parts = split_parts(mask, self._areas.get(obj, 0), rules) if self._may_divide(obj, frame, present) else None
             if parts is not None:
                 daughters += self._divide(obj, frame, parts)
                 continue
@@ -153,6 +155,12 @@ class PopulationTracker:
         )
         return merge_results(frame, [kept, *daughters], self.roi)
 
+    def _may_divide(self, obj: int, frame: int, present: bool = True) -> bool:
+        track = self.lineage.tracks[obj]
+        return (
+            present and self.options.divisions and self.options.rules.may_divide(track.first, frame, bool(track.parent))
+        )
+
     def _divide(self, mother: int, frame: int, parts) -> list[FrameResult]:
         self.lineage.end(mother, frame - 1)
         self.active.remove(mother)
@@ -168,10 +176,10 @@ class PopulationTracker:
         for i, mask in enumerate(new_cells(detections, tracked, self.options.rules), start=1):
             fresh[mask] = i
         results = []
-        if self.options.divisions:
-            for obj, mask in zip(current.object_ids, current.masks):
-                parts = division_by_detection(mask, self._areas.get(obj, 0), fresh, self.options.rules)
-                if parts is not None and obj in self.active:
+        for obj, mask in zip(current.object_ids, current.masks):
+            if obj in self.active and self._may_divide(obj, frame):
+                parts = division_by_detection(mask, self._areas_before.get(obj, 0), fresh, self.options.rules)
+                if parts is not None:
                     fresh[parts[1]] = 0
                     results += self._divide(obj, frame, parts)
         for i in np.unique(fresh):

@@ -28,11 +28,23 @@ def seeds_from_labels(labels: np.ndarray, *, frame_shape: tuple[int, int] | None
         raise Sam2InputError(f"Seed labels are {h}x{w} pixels, the frames {fh}x{fw}.")
     if labels.min(initial=0) < 0:
         raise Sam2InputError("Seed labels have negative ids; ids must be positive.")
+    if _looks_like_intensities(labels):
+        raise Sam2InputError(
+            "The seed labels look like an intensity image (neighbouring pixels differ): give a label image."
+        )
     ids, counts = np.unique(labels[labels > 0], return_counts=True)
     seeds = {int(i): labels == i for i, c in zip(ids, counts) if c >= min_area}
     if not seeds:
         raise Sam2InputError("The seed labels are empty: no cell to start from.")
     return seeds
+
+
+def _looks_like_intensities(labels: np.ndarray) -> bool:
+    """In a label image, neighbouring cell pixels mostly share an id; in an intensity image
+    they mostly differ."""
+    left, right = labels[:, :-1], labels[:, 1:]
+    both = (left > 0) & (right > 0)
+    return bool(both.sum() > 100 and (left[both] != right[both]).mean() > 0.3)
 
 
 def threshold_seeds(

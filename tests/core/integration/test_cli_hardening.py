@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 
 import numpy as np
 import pytest
@@ -135,7 +134,7 @@ def test_a_corrupt_slice_mid_run_is_one_line_and_keeps_the_finished_frames(reduc
     raw = bytearray((tmp_path / "z.tif").read_bytes())
     raw[offset + 8 : offset + 40] = b"\x00" * 32
     (tmp_path / "z.tif").write_bytes(raw)
-    with pytest.raises(zlib.error):
+    with pytest.raises(Exception, match="(?i)invalid|bad|error"):  # zlib's, or imagecodecs' if installed
         tifffile.imread(tmp_path / "z.tif", key=4)
     io.write_point_prompts(tmp_path / "p.csv", [io.PointRow(1, 1, 40, 40, True)])
     out = tmp_path / "l.tif"

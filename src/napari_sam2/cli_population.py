@@ -1,0 +1,178 @@
+"""``napari-sam2 track --seeds ...``: track a whole population from seeds, with its lineage.
+
+Seeds come from a label image (``--seeds labels.tif``: one frame, or a stack whose frame
+``--seed-frame`` is used) or from the threshold seeder (``--seeds threshold``). Every seed
+becomes an object on the seed frame; tracking goes forward from there, finds new cells on
+re-detection frames, ends cells that are gone and splits dividing ones
+(:mod:`napari_sam2.core.population`). The lineage goes into the JSON sidecar, and
+``--ctc DIR`` and ``--geff PATH`` export it after the labels are written.
+
+Everything that can be refused is refused before the model loads.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .core.errors import Sam2InputError
+
+
+def add_options(track) -> None:
+    group = track.add_argument_group("whole population (seeds instead of, or beside, prompts)")
+    group.add_argument("--seeds", metavar="LABELS.tif|threshold", help="label image of the cells, or 'threshold'")
+    group.add_argument("--seed-frame", type=int, default=0, metavar="F", help="frame the seeds are on (default 0)")
+    group.add_argument(
+        "--redetect-every", type=int, default=0, metavar="K", help="look for new cells every K frames (0: never)"
+    )
+    group.add_argument("--divisions", choices=("on", "off"), default="on", help="split dividing cells (default on)")
+    group.add_argument("--ctc", metavar="DIR", help="also write a Cell Tracking Challenge result folder")
+    group.add_argument("--geff", metavar="PATH", help="also write the lineage graph as GEFF (needs the geff package)")
+
+
+@dataclass
+class PopulationPlan:
+    seeds: dict[int, np.ndarray]
+    seed_frame: int
+    detect_from: np.ndarray | str | None  # a label stack, "threshold", or None
+
+
+def check(args, source) -> PopulationPlan | None:
+    """The population run asked for, checked against the stack; None without ``--seeds``."""
+    if not args.seeds:
+        for option in ("ctc", "geff"):
+            if getattr(args, option):
+                raise Sam2InputError(f"--{option} exports a population: give --seeds too.")
+        return None
+    if args.prompts or args.boxes:
+        raise Sam2InputError("--seeds and --prompts/--boxes cannot be combined yet: run them separately.")
+    if args.direction not in (None, "forward") or args.start is not None or args.range:
+        raise Sam2InputError(
+            "A population run goes forward from --seed-frame to the end; leave out --direction, --start and --range."
+        )
+    n = len(source)
+    if not 0 <= args.seed_frame < n:
+        raise Sam2InputError(f"--seed-frame {args.seed_frame} does not exist; the stack has frames 0 to {n - 1}.")
+    if args.redetect_every < 0:
+        raise Sam2InputError("--redetect-every must be 0 (off) or a number of frames.")
+    _check_export_paths(args)
+    detect_from: np.ndarray | str | None
+    if args.seeds == "threshold":
+        from .core.seeders import threshold_seeds
+
+        seeds = threshold_seeds(_grayscale(source, args.seed_frame))
+        detect_from = "threshold"
+        if not seeds:
+            raise Sam2InputError(f"The threshold seeder found no cell on frame {args.seed_frame}.")
+    else:
+        stack = _read_labels(args.seeds, source)
+        from .core.seeders import seeds_from_labels
+
+        frame = stack[args.seed_frame] if stack.ndim == 3 else stack
+        seeds = seeds_from_labels(frame, frame_shape=source.full_frame_shape)
+        detect_from = stack if stack.ndim == 3 else None
+    return PopulationPlan(seeds, args.seed_frame, detect_from)
+
+
+def _check_export_paths(args) -> None:
+    for option in ("ctc", "geff"):
+        path = getattr(args, option)
+        if path is None:
+            continue
+        path = Path(path)
+        if path.exists() and not (option == "geff" and args.overwrite):
+            raise Sam2InputError(f"--{option} {path} exists already; choose a new name.")
+        if not path.parent.is_dir():
+            raise Sam2InputError(f"--{option}: the folder {path.parent} does not exist.")
+        for given in (args.input, args.seeds):
+            if given and Path(given).exists() and path.exists() and path.samefile(given):
+                raise Sam2InputError(f"--{option} {path} is an input; choose a new name.")
+    if args.geff:
+        try:
+            import geff  # noqa: F401
+        except ImportError:
+            raise Sam2InputError("--geff needs the geff package: pip install 'napari-sam2[geff]'.") from None
+
+
+def _read_labels(path: str, source) -> np.ndarray:
+    import tifffile
+
+    try:
+        labels = tifffile.imread(path)
+    except (OSError, ValueError) as exc:
+        raise Sam2InputError(f"--seeds {path}: cannot read it as a TIFF label image ({exc}).") from None
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise Sam2InputError(f"--seeds {path} holds {labels.dtype} values; a label image holds whole numbers.")
+    if labels.ndim == 3 and labels.shape[0] != len(source):
+        raise Sam2InputError(f"--seeds {path} has {labels.shape[0]} frames, the input {len(source)}.")
+    if labels.ndim not in (2, 3) or labels.shape[-2:] != tuple(source.full_frame_shape):
+        h, w = source.full_frame_shape
+        raise Sam2InputError(f"--seeds {path} has shape {labels.shape}; expected {h}x{w} or {len(source)}x{h}x{w}.")
+    return labels
+
+
+def _grayscale(source, frame: int) -> np.ndarray:
+    """Frame ``frame`` as one full-frame grayscale image (zero outside the region)."""
+    crop = np.asarray(source.read(frame), dtype=np.float32)
+    crop = crop.mean(axis=-1) if crop.ndim == 3 else crop
+    roi = source.roi
+    image = np.zeros(source.full_frame_shape, np.float32)
+    image[roi.y0 : roi.y1, roi.x0 : roi.x1] = crop
+    return image
+
+
+def tracker_for(session, plan: PopulationPlan, args):
+    from .core.population import PopulationOptions, PopulationTracker
+
+    detect = None
+    if isinstance(plan.detect_from, np.ndarray):
+        stack = plan.detect_from
+
+        def detect(frame: int) -> np.ndarray:
+            return stack[frame]
+
+    elif plan.detect_from == "threshold":
+        from .core.seeders import threshold_seeds
+
+        def detect(frame: int) -> np.ndarray:
+            labels = np.zeros(session.source.full_frame_shape, np.int32)
+            for i, mask in threshold_seeds(_grayscale(session.source, frame)).items():
+                labels[mask] = i
+            return labels
+
+    options = PopulationOptions(redetect_every=args.redetect_every, divisions=args.divisions == "on")
+    return PopulationTracker(session, detect=detect if args.redetect_every else None, options=options)
+
+
+def results(session, plan: PopulationPlan, tracker, args):
+    """The seed frame, then every later frame, with a progress bar."""
+    from tqdm import tqdm
+
+    n = len(session.source)
+    with tqdm(total=n - plan.seed_frame, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet) as bar:
+        yield tracker.seed(plan.seed_frame, plan.seeds)
+        bar.update(1)
+        for result in tracker.track(start=plan.seed_frame):
+            yield result
+            bar.update(1)
+
+
+def export(out: Path, tracker, args, image_scale: dict, frame_letter: str) -> None:
+    """CTC and GEFF from the written labels (called once the TIFF + JSON are committed)."""
+    import tifffile
+
+    if not (args.ctc or args.geff):
+        return
+    scale = tuple(float(image_scale.get(k, 1.0)) for k in (frame_letter, "Y", "X"))
+    labels = tifffile.imread(out)
+    if args.ctc:
+        from .core.ctc import write_ctc
+
+        write_ctc(args.ctc, labels, tracker.lineage)
+    if args.geff:
+        from .core.geff_export import write_geff
+
+        write_geff(args.geff, labels, tracker.lineage, scale=scale, overwrite=args.overwrite)

@@ -1,0 +1,84 @@
+"""``napari-sam2 track --seeds``: a population run from the command line, its exports read by
+the real tools (py-ctcmetrics, geff), and bad seeds refused before the model loads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_sam2.cli import main
+from napari_sam2.core.models import ModelLoader
+
+
+@pytest.fixture()
+def stack(tmp_path):
+    assert main(["sample", str(tmp_path), "--frames", "6"]) == 0
+    return tmp_path / "timelapse.tif"
+
+
+def _track(capfd, *args):
+    code = main(["track", *map(str, args), "--quiet"])
+    return code, capfd.readouterr().err.strip().splitlines()
+
+
+def test_threshold_seeds_track_with_redetection_and_export_ctc_and_geff(stack, tmp_path, reduced_model_dir, capfd):
+    import geff
+    from ctc_metrics.scripts.validate import validate_sequence
+
+    code, _ = _track(
+        capfd, stack, "--seeds", "threshold", "--redetect-every", "2", "--out", tmp_path / "labels.tif",
+        "--ctc", tmp_path / "01_RES", "--geff", tmp_path / "cells.geff", "--model", reduced_model_dir,
+    )  # fmt: skip
+    assert code == 0
+    sidecar = json.loads((tmp_path / "labels.json").read_text())
+    assert sidecar["complete"] is True and sidecar["settings"]["seeds"] == "threshold"
+    labels = tifffile.imread(tmp_path / "labels.tif")
+    tracks = {row["id"] for row in sidecar["lineage"]}
+    assert set(np.unique(labels)) - {0} <= tracks and len(tracks) >= 3
+    assert validate_sequence(str(tmp_path / "01_RES"), threads=1)["Valid"] == 1
+    geff.validate_structure(tmp_path / "cells.geff")
+    graph, _ = geff.read(tmp_path / "cells.geff")
+    assert graph.number_of_nodes() == sum(len(np.unique(frame)) - 1 for frame in labels)
+
+
+def test_label_seeds_keep_their_ids(stack, tmp_path, reduced_model_dir, capfd):
+    seeds = np.zeros(tifffile.imread(stack).shape[1:], np.uint16)
+    seeds[60:80, 50:75], seeds[30:50, 150:170] = 7, 12
+    tifffile.imwrite(tmp_path / "seeds.tif", seeds)
+    code, _ = _track(
+        capfd, stack, "--seeds", tmp_path / "seeds.tif", "--out", tmp_path / "l.tif", "--model", reduced_model_dir
+    )
+    assert code == 0
+    assert set(np.unique(tifffile.imread(tmp_path / "l.tif")[0])) == {0, 7, 12}
+
+
+def test_bad_seeds_and_options_are_one_line_before_the_model_loads(stack, tmp_path, capfd, monkeypatch):
+    def refuse(*_, **__):
+        raise AssertionError("the model was loaded before the input was validated")
+
+    monkeypatch.setattr(ModelLoader, "load", refuse)
+    shape = tifffile.imread(stack).shape
+    tifffile.imwrite(tmp_path / "float.tif", np.ones(shape[1:], np.float32))
+    tifffile.imwrite(tmp_path / "small.tif", np.ones((10, 10), np.uint16))
+    tifffile.imwrite(tmp_path / "empty.tif", np.zeros(shape[1:], np.uint16))
+    (tmp_path / "taken").mkdir()
+    out = ["--out", tmp_path / "l.tif"]
+    cases = [
+        (["--seeds", tmp_path / "float.tif"], "whole numbers"),
+        (["--seeds", tmp_path / "small.tif"], "has shape (10, 10)"),
+        (["--seeds", tmp_path / "empty.tif"], "empty"),
+        (["--seeds", stack], "intensity image"),
+        (["--seeds", "threshold", "--seed-frame", "9"], "--seed-frame 9 does not exist"),
+        (["--seeds", "threshold", "--direction", "both"], "leave out --direction"),
+        (["--seeds", "threshold", "--ctc", tmp_path / "taken"], "exists already"),
+        (["--seeds", "threshold", "--geff", tmp_path / "no" / "g.geff"], "does not exist"),
+        (["--ctc", tmp_path / "new", "--prompts", tmp_path / "timelapse_prompts.csv"], "give --seeds too"),
+        (["--seeds", "threshold", "--prompts", tmp_path / "timelapse_prompts.csv"], "cannot be combined"),
+    ]
+    for options, message in cases:
+        code, err = _track(capfd, stack, *options, *out)
+        assert code == 2 and len(err) == 1 and message in err[0], (options, err)
+    assert not (tmp_path / "l.tif").exists()
