@@ -31,6 +31,7 @@ from ._messages import (
     Encoded,
     FrameTracked,
     Inbox,
+    LineageUpdated,
     ModelLoaded,
     Previewed,
     RunPlanned,
@@ -42,10 +43,11 @@ from ._messages import (
 )
 from ._notify import notify, plain_error
 from ._objects import ObjectRegistry
+from ._population import PopulationView
 from ._prompt_sync import PromptSync
 from ._run_writer import RunWriter, describe_plan
 from ._serial_worker import SerialWorker, Task
-from ._session_owner import PropagateRequest, SessionOwner
+from ._session_owner import PopulationRequest, PropagateRequest, SessionOwner
 from ._settings import TrackerSettings
 
 
@@ -61,6 +63,7 @@ class TrackerController:
         self.writer = RunWriter(self.binding, notify)
         self.owner = SessionOwner(loader or ModelLoader())
         self.prompts = PromptSync()
+        self.population = PopulationView(self.binding)
         self.loaded = None  # the main thread's copy, from ModelLoaded
         self.record = None  # model and input of the current session, from SessionOpened
         self.runs: list[dict] = []  # direction, start and range of each run, for provenance
@@ -276,6 +279,43 @@ class TrackerController:
         self.runs.append({"direction": direction, "start": start, "frame_range": frame_range})
         self._submit(Task("propagate", functools.partial(self.owner.propagate_task, source, self.settings, request)))
 
+    def preview_seeds(self, seeder: str) -> int:
+        """Find the cells to track on the current frame (``seeder``: the threshold seeder's
+        name or a Labels layer's) and show them; returns how many."""
+        return self.population.preview(seeder, self.binding.current_frame(), self.binding.source(self._roi))
+
+    def track_all(self, *, redetect_every: int = 0, divisions: bool = True) -> None:
+        """Track every previewed seed forward from its frame, with new cells and divisions."""
+        from ..core.population import PopulationOptions
+
+        if self.propagating:
+            notify("A propagation is already running.")
+            return
+        self.population.check_image()
+        if self.population.seeds is None:
+            raise Sam2InputError("Preview the seeds first: they are the cells that will be tracked.")
+        source, view = self.binding.source(self._roi), self.population
+        detect = None
+        if redetect_every:
+            from ..core.seeders import threshold_seeds
+
+            def detect(frame: int) -> np.ndarray:  # runs on the worker: reads the source only
+                labels = np.zeros(source.full_frame_shape, np.int32)
+                crop = np.asarray(source.read(frame), dtype=np.float32)
+                image = np.zeros(source.full_frame_shape, np.float32)
+                image[source.roi.y0 : source.roi.y1, source.roi.x0 : source.roi.x1] = crop
+                for i, mask in threshold_seeds(image).items():
+                    labels[mask] = i
+                return labels
+
+        options = PopulationOptions(redetect_every=redetect_every, divisions=divisions)
+        request = PopulationRequest(dict(view.seeds), view.seed_frame, options, detect)
+        self.objects.ensure(sorted(view.seeds))
+        self.writer.reserve_run()
+        self.runs.append({"direction": "population", "start": view.seed_frame, "redetect_every": redetect_every})
+        view.start()
+        self._submit(Task("propagate", functools.partial(self.owner.population_task, source, self.settings, request)))
+
     def cancel(self) -> None:
         """Stop the running task between frames; finished frames are kept."""
         self._jobs.cancel()
@@ -307,6 +347,13 @@ class TrackerController:
         count = _actions.load_prompts(self, Path(path))
         self._on_prompts_changed()
         return count
+
+    def export_ctc(self, folder: Path) -> Path:
+        """The population's labels and lineage as a Cell Tracking Challenge result folder."""
+        return self.population.export_ctc(Path(folder))
+
+    def export_geff(self, path: Path) -> Path:
+        return self.population.export_geff(Path(path))
 
     def close(self) -> None:
         """Stop the worker and disconnect from layers (the widget is closing)."""
@@ -353,6 +400,7 @@ class TrackerController:
     def on_task_ended(self, message: TaskEnded) -> None:
         task = message.task
         if task.kind == "propagate":
+            self.population.running = False
             progress = self.writer.end("failed" if self._run_failed else "done")
             if progress is not None:
                 self.events.progress.emit(progress)
@@ -387,7 +435,12 @@ class TrackerController:
         self.events.progress.emit(self.writer.planned(message))
 
     def on_frame_tracked(self, message: FrameTracked) -> None:
+        self.population.frame_tracked(message.result)
         self.events.progress.emit(self.writer.frame_tracked(message))
+
+    def on_lineage(self, message: LineageUpdated) -> None:
+        self.objects.ensure(row["id"] for row in message.tracks)
+        self.population.lineage_updated(message.tracks)
 
     def on_task_failed(self, message: TaskFailed) -> None:
         text = plain_error(message.error)

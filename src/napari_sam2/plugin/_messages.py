@@ -25,6 +25,7 @@ class MessageHandler(Protocol):
     def on_run_planned(self, message: RunPlanned) -> None: ...
     def on_frame_tracked(self, message: FrameTracked) -> None: ...
     def on_task_failed(self, message: TaskFailed) -> None: ...
+    def on_lineage(self, message: LineageUpdated) -> None: ...
     def on_task_started(self, message: TaskStarted) -> None: ...
     def on_task_ended(self, message: TaskEnded) -> None: ...
 
@@ -100,6 +101,16 @@ class FrameTracked:
 
     def deliver(self, handler: MessageHandler) -> None:
         handler.on_frame_tracked(self)
+
+
+@dataclass(frozen=True)
+class LineageUpdated:
+    """A population run's lineage after a frame: tracks as ``Lineage.as_dict()`` rows."""
+
+    tracks: list[dict]
+
+    def deliver(self, handler: MessageHandler) -> None:
+        handler.on_lineage(self)
 
 
 @dataclass(frozen=True)

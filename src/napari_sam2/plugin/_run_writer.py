@@ -51,6 +51,10 @@ def describe_plan(plan: RunPlanned, name) -> str:
     def names(ids):
         return ", ".join(name(o) for o in ids)
 
+    if len(plan.objects) > 6:
+        return f"Tracking {len(plan.objects)} objects" + (
+            f"; {len(plan.up_to_date)} already tracked." if plan.up_to_date else "."
+        )
     if plan.again:
         return f"Every object is already tracked on these frames: tracking {names(plan.objects)} again."
     parts = [f"Tracking {names(plan.objects)}" + (" alone" if plan.up_to_date else "")]

@@ -23,7 +23,16 @@ import numpy as np
 from ..core.errors import Sam2InputError
 from ..core.pipeline import RunRecord
 from ..core.session import PromptGroup, TrackingSession
-from ._messages import Encoded, FrameTracked, ModelLoaded, Previewed, RunPlanned, SessionOpened, Status
+from ._messages import (
+    Encoded,
+    FrameTracked,
+    LineageUpdated,
+    ModelLoaded,
+    Previewed,
+    RunPlanned,
+    SessionOpened,
+    Status,
+)
 from ._settings import TrackerSettings
 
 
@@ -34,6 +43,14 @@ class PropagateRequest:
     frame_range: tuple[int, int] | None
     run_id: int
     valid_runs: frozenset[int]  # runs whose labels are still in the layer (not undone)
+
+
+@dataclass(frozen=True)
+class PopulationRequest:
+    seeds: dict  # object id -> full-frame mask on ``frame``
+    frame: int
+    options: object  # core.population.PopulationOptions
+    detect: object = None  # frame -> label image, for re-detection
 
 
 class SessionOwner:
@@ -174,6 +191,27 @@ class SessionOwner:
         while k < len(frames) and all(frames[k] in done[o] for o in ids):
             k += 1
         return frames[k:]
+
+    # -- a whole population -------------------------------------------------------------------
+    def population_task(self, source, settings, request: PopulationRequest) -> Iterator:
+        """Seed every cell on ``request.frame``, then track them all forward with their lineage."""
+        from ..core.population import PopulationTracker
+
+        yield from self._session_for(source, settings)
+        taken = sorted(set(request.seeds) & set(self._session.object_ids))
+        for obj in taken:  # seeds replace the tracker's objects of the same id
+            self._session.remove_object(obj)
+        tracker = PopulationTracker(self._session, detect=request.detect, options=request.options)
+        last = len(source) - 1
+        yield RunPlanned(
+            objects=sorted(request.seeds), up_to_date=[], changed=[], frames=last - request.frame + 1, resumed=0
+        )
+        yield FrameTracked(tracker.seed(request.frame, request.seeds), source.held)
+        yield LineageUpdated(tracker.lineage.as_dict())
+        for result in tracker.track(start=request.frame, last=last):
+            yield FrameTracked(result, source.held)
+            yield LineageUpdated(tracker.lineage.as_dict())
+        self._tracked = {}  # the population's objects are tracked by their own rules
 
     # -- encoding ahead ---------------------------------------------------------------------
     def encode_task(self, source, settings, center: int, should_stop) -> Iterator:

@@ -12,6 +12,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from ..plugin import TrackerController, notify
 from ._common import guard
 from ._panels import ImagePanel, ModelPanel, ObjectsPanel
+from ._population_panel import PopulationPanel
 from ._run_panel import FilesRow, RunPanel
 
 
@@ -27,12 +28,14 @@ class TrackerWidget(QWidget):
         self.model_panel = ModelPanel(self.controller)
         self.objects_panel = ObjectsPanel(self.controller)
         self.run_panel = RunPanel(napari_viewer, self.controller)
+        self.population_panel = PopulationPanel(napari_viewer, self.controller)
         layout = QVBoxLayout(self)
         for widget in (
             self.image_panel,
             self.model_panel,
             self.objects_panel,
             self.run_panel,
+            self.population_panel,
             FilesRow(self.controller),
         ):
             layout.addWidget(widget)
@@ -67,6 +70,7 @@ class TrackerWidget(QWidget):
         if self._closed:
             return
         self.image_panel.refresh()
+        self.population_panel.refresh()
         points = self.controller.points_layer
         if points is not None and self._on_click not in points.mouse_drag_callbacks:
             points.mouse_drag_callbacks.append(self._on_click)

@@ -1,0 +1,115 @@
+"""The napari side of population tracking: seeds shown before a run, a Tracks layer that
+fills in as the run goes, and the lineage exported as CTC or GEFF.
+
+The run itself is a task of the session's owner (:meth:`SessionOwner.population_task`),
+written into the labels like any propagation (one undo step, cancel, progress).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import Sam2InputError
+from ..core.lineage import Lineage
+from ..core.seeders import Seeds, seeds_from_labels, threshold_seeds
+
+SEEDS_LAYER = "SAM 2 seeds"
+TRACKS_LAYER = "SAM 2 tracks"
+THRESHOLD = "threshold (bright nuclei)"
+
+
+class PopulationView:
+    """Main thread: the previewed seeds, the lineage copy and the Tracks layer."""
+
+    def __init__(self, binding) -> None:
+        self.binding = binding
+        self.seeds: Seeds | None = None
+        self.seed_frame: int | None = None
+        self.lineage = Lineage()
+        self.running = False
+        self._centres: dict[tuple[int, int], tuple[float, float]] = {}  # (track, frame) -> (y, x)
+        self.tracks_layer = None
+
+    def check_image(self) -> None:
+        image = self.binding.image
+        if image is None:
+            raise Sam2InputError("Choose an image layer first.")
+        if image.ndim != 3 or self.binding.frame_axis != 0:
+            raise Sam2InputError("Tracking all cells needs a time-lapse of shape (T, Y, X) propagated along T.")
+
+    def preview(self, seeder: str, frame: int, source) -> int:
+        """Find the seeds on ``frame`` and show them in a 2-D Labels layer; returns how many."""
+        self.check_image()
+        viewer = self.binding.viewer
+        if seeder == THRESHOLD:
+            crop = np.asarray(source.read(frame), dtype=np.float32)
+            image = np.zeros(source.full_frame_shape, np.float32)
+            roi = source.roi
+            image[roi.y0 : roi.y1, roi.x0 : roi.x1] = crop.mean(axis=-1) if crop.ndim == 3 else crop
+            seeds = threshold_seeds(image)
+        else:
+            if seeder not in viewer.layers:
+                raise Sam2InputError(f"There is no labels layer {seeder!r} to take seeds from.")
+            layer = viewer.layers[seeder]
+            plane = np.asarray(layer.data[frame] if layer.ndim == 3 else layer.data)
+            seeds = seeds_from_labels(plane, frame_shape=source.full_frame_shape)
+        if not seeds:
+            raise Sam2InputError(f"No cell was found on frame {frame}.")
+        preview = np.zeros(source.full_frame_shape, np.uint16)
+        for obj, mask in seeds.items():
+            preview[mask] = obj
+        image = self.binding.image
+        if SEEDS_LAYER in viewer.layers:
+            viewer.layers[SEEDS_LAYER].data = preview
+        else:
+            viewer.add_labels(preview, name=SEEDS_LAYER, scale=image.scale[-2:], translate=image.translate[-2:])
+        self.seeds, self.seed_frame = seeds, frame
+        return len(seeds)
+
+    def start(self) -> None:
+        self.running, self.lineage, self._centres = True, Lineage(), {}
+
+    def frame_tracked(self, result) -> None:
+        if not self.running:
+            return
+        roi = result.roi
+        for obj, mask in zip(result.object_ids, result.masks):
+            if mask.any():
+                ys, xs = np.nonzero(mask)
+                self._centres[(int(obj), result.frame)] = (float(ys.mean() + roi.y0), float(xs.mean() + roi.x0))
+
+    def lineage_updated(self, rows: list[dict]) -> None:
+        self.lineage = Lineage.from_dict(rows)
+        self._show_tracks()
+
+    def _show_tracks(self) -> None:
+        if not self._centres:
+            return
+        data = np.array([[obj, t, y, x] for (obj, t), (y, x) in sorted(self._centres.items())], dtype=float)
+        graph = {k: v for k, v in self.lineage.graph().items() if k in {int(i) for i in data[:, 0]}}
+        viewer, image = self.binding.viewer, self.binding.image
+        if self.tracks_layer is None or self.tracks_layer not in viewer.layers:
+            self.tracks_layer = viewer.add_tracks(
+                data, graph=graph, name=TRACKS_LAYER, scale=image.scale, translate=image.translate, tail_length=8
+            )
+        else:
+            self.tracks_layer.data = data
+            self.tracks_layer.graph = graph
+        viewer.layers.selection.active = self.binding.points
+
+    def export_ctc(self, folder: Path) -> Path:
+        from ..core.ctc import write_ctc
+
+        return write_ctc(folder, self._labels(), self.lineage)
+
+    def export_geff(self, path: Path) -> Path:
+        from ..core.geff_export import write_geff
+
+        return write_geff(path, self._labels(), self.lineage, scale=tuple(self.binding.image.scale))
+
+    def _labels(self) -> np.ndarray:
+        if self.binding.labels is None or not len(self.lineage):
+            raise Sam2InputError("Track all cells first: there is no lineage to export.")
+        return np.asarray(self.binding.labels.data)
