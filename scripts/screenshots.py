@@ -79,6 +79,24 @@ def main(outdir: str = "docs/images") -> None:
     viewer.screenshot(str(out / "03-zstack-both-ways.png"), canvas_only=False)
     viewer.close()
 
+    viewer, widget = open_demo()  # every cell: seeds, one run, the Tracks layer
+    viewer.window._qt_window.resize(1400, 1100)
+    controller = widget.controller
+    widget.model_panel.choose_model(str(model_dir))
+    controller.use_loaded_model(load_model(str(model_dir)))
+    wait(controller)
+    viewer.dims.set_current_step(0, 0)
+    widget.population_panel.preview_button.click()
+    settle()
+    widget.population_panel.redetect.setValue(6)
+    widget.population_panel.track_button.click()
+    wait(controller)
+    viewer.layers["SAM 2 seeds"].visible = False
+    viewer.dims.set_current_step(0, 16)
+    settle()
+    viewer.screenshot(str(out / "04-every-cell-tracks.png"), canvas_only=False)
+    viewer.close()
+
 
 if __name__ == "__main__":
     main(*sys.argv[1:])

@@ -52,6 +52,9 @@ def test_seeds_preview_then_every_cell_is_tracked_with_its_lineage_in_one_undo_s
     assert [o for o, _ in controller.objects.items()] == sorted(
         int(row.id) for row in controller.population.lineage.tracks.values()
     )
+    panel_list = widget.objects_panel.list
+    first = panel_list.item(0).text()
+    assert "(frames 0–" in first, first  # each track's frames (and parent) in the object list
     controller.labels_layer.undo()  # the whole population run is one step
     assert not controller.labels_layer.data.any()
 

@@ -215,6 +215,14 @@ class TrackerController:
         self.writer.erase(obj)
         self.objects.remove(obj)
 
+    def track_summary(self, obj: int) -> str:
+        """``frames 3–20, daughter of 1`` for a track of a population run; empty otherwise."""
+        track = self.population.lineage.tracks.get(obj)
+        if track is None:
+            return ""
+        parent = f", daughter of {self.objects.name(track.parent)}" if track.parent else ""
+        return f"frames {track.first}–{track.last}{parent}"
+
     def colour(self, obj: int) -> np.ndarray:
         labels = self.binding.labels
         return np.asarray(labels.get_color(obj)) if labels is not None else np.ones(4)
@@ -441,6 +449,7 @@ class TrackerController:
     def on_lineage(self, message: LineageUpdated) -> None:
         self.objects.ensure(row["id"] for row in message.tracks)
         self.population.lineage_updated(message.tracks)
+        self.events.lineage.emit()
 
     def on_task_failed(self, message: TaskFailed) -> None:
         text = plain_error(message.error)

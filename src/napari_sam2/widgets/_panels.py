@@ -228,7 +228,8 @@ class ObjectsPanel(QGroupBox):
         self.list.blockSignals(True)
         self.list.clear()
         for obj, name in self.controller.objects.items():
-            item = QListWidgetItem(name)
+            summary = self.controller.track_summary(obj)
+            item = QListWidgetItem(f"{name}  ({summary})" if summary else name)
             pixmap = QPixmap(14, 14)
             pixmap.fill(QColor(*(int(255 * c) for c in self.controller.colour(obj))))
             item.setIcon(QIcon(pixmap))
@@ -247,7 +248,7 @@ class ObjectsPanel(QGroupBox):
     def _on_renamed(self, item) -> None:
         self._renaming = True
         try:
-            self.controller.rename_object(item.data(Qt.UserRole), item.text())
+            self.controller.rename_object(item.data(Qt.UserRole), item.text().split("  (")[0])  # not the summary
         finally:
             self._renaming = False
 

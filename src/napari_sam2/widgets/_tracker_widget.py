@@ -43,6 +43,7 @@ class TrackerWidget(QWidget):
         self._connections = [
             (self.controller.events.status, self.model_panel.show_status),
             (self.controller.objects.changed, self.objects_panel.refresh),
+            (self.controller.events.lineage, self.objects_panel.refresh),
             (self.controller.events.progress, self.run_panel.show_progress),
             (self.controller.events.run_note, self.run_panel.show_note),
             (self.controller.events.flags, self.run_panel.show_flags),
