@@ -200,10 +200,10 @@ def _cmd_track(args: argparse.Namespace) -> int:
             out, shape=shape, dtype=label_dtype(max(ids)), frame_axis_letter=letter, scale=image.scale, unit=image.unit
         )
         session = _open_session(source, points, boxes, disk, args)
+        tracker = None if plan is None else cli_population.tracker_for(session, plan, args)  # may find no seed
         written, writer = writer, None  # from here on, _run_and_write commits or discards it
-        if plan is None:
+        if tracker is None:
             return _run_and_write(session, written, out, args)
-        tracker = cli_population.tracker_for(session, plan, args)
         results = cli_population.results(session, plan, tracker, args)
         code = _run_and_write(session, written, out, args, results=results, lineage=tracker.lineage)
         cli_population.export(out, tracker, args, image.scale, letter)

@@ -23,7 +23,11 @@ from .core.errors import Sam2InputError
 
 def add_options(track) -> None:
     group = track.add_argument_group("whole population (seeds instead of, or beside, prompts)")
-    group.add_argument("--seeds", metavar="LABELS.tif|threshold", help="label image of the cells, or 'threshold'")
+    group.add_argument(
+        "--seeds",
+        metavar="LABELS.tif|threshold|sam",
+        help="label image of the cells, 'threshold' (bright nuclei) or 'sam' (SAM 2 segments everything)",
+    )
     group.add_argument("--seed-frame", type=int, default=0, metavar="F", help="frame the seeds are on (default 0)")
     group.add_argument(
         "--redetect-every", type=int, default=0, metavar="K", help="look for new cells every K frames (0: never)"
@@ -60,6 +64,8 @@ def check(args, source) -> PopulationPlan | None:
         raise Sam2InputError("--redetect-every must be 0 (off) or a number of frames.")
     _check_export_paths(args)
     detect_from: np.ndarray | str | None
+    if args.seeds == "sam":
+        return PopulationPlan({}, args.seed_frame, "sam")  # found once the model is loaded
     if args.seeds == "threshold":
         from .core.seeders import threshold_seeds
 
@@ -133,6 +139,19 @@ def tracker_for(session, plan: PopulationPlan, args):
 
         def detect(frame: int) -> np.ndarray:
             return stack[frame]
+
+    elif plan.detect_from == "sam":
+        from .core.everything import segment_everything
+
+        plan.seeds = segment_everything(session, plan.seed_frame)
+        if not plan.seeds:
+            raise Sam2InputError(f"SAM 2 found no cell on frame {plan.seed_frame} (--seeds sam).")
+
+        def detect(frame: int) -> np.ndarray:
+            labels = np.zeros(session.source.full_frame_shape, np.int32)
+            for i, mask in segment_everything(session, frame).items():
+                labels[mask] = i
+            return labels
 
     elif plan.detect_from == "threshold":
         from .core.seeders import threshold_seeds

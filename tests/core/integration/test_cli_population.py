@@ -82,3 +82,10 @@ def test_bad_seeds_and_options_are_one_line_before_the_model_loads(stack, tmp_pa
         code, err = _track(capfd, stack, *options, *out)
         assert code == 2 and len(err) == 1 and message in err[0], (options, err)
     assert not (tmp_path / "l.tif").exists()
+
+
+def test_sam_seeds_that_find_nothing_say_so_and_leave_no_file(stack, tmp_path, reduced_model_dir, capfd):
+    # The random-weight model's masks fail SAM's default quality thresholds: no seed at all.
+    code, err = _track(capfd, stack, "--seeds", "sam", "--out", tmp_path / "l.tif", "--model", reduced_model_dir)
+    assert code == 2 and err[-1] == "napari-sam2: error: SAM 2 found no cell on frame 0 (--seeds sam)."
+    assert not list(tmp_path.glob("l.*")) and not list(tmp_path.glob(".l.*"))

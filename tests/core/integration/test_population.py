@@ -81,3 +81,27 @@ def test_a_detection_no_tracked_mask_covers_starts_a_new_object_there(reduced_mo
     new = [o for o in tracker.lineage.tracks if o not in seeds]
     assert len(new) == 1 and tracker.lineage.tracks[new[0]].first == 4
     assert (labels[4] == new[0]).any() and not (labels[:4] == new[0]).any()
+
+
+def test_segment_everything_runs_the_encoder_once_and_its_masks_follow_the_image(reduced_model):
+    """The random-weight model's masks mean nothing, so the thresholds are opened; what is
+    tested is the mechanics: one encoder call for a new frame, none for a cached one, masks
+    that do not overlap, and masks that change with the image."""
+    from napari_sam2.core.everything import EverythingOptions, segment_everything
+    from tests.helpers import assert_differs
+
+    stack, _ = make_timelapse(2)
+    session = TrackingSession(reduced_model, FrameSource(np.stack([stack[0], stack[0][::-1, ::-1]])))
+    loose = EverythingOptions(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    with counting_encoder(reduced_model) as calls:
+        first = segment_everything(session, 0, loose)
+        assert len(calls) == 1
+        again = segment_everything(session, 0, loose)
+        assert len(calls) == 1  # the frame was cached
+    assert first and sorted(first) == list(range(1, len(first) + 1))
+    coverage = np.sum([m.astype(int) for m in first.values()], axis=0)
+    assert coverage.max() == 1  # no pixel belongs to two seeds
+    assert_meaningful(coverage > 0)
+    assert all((first[i] == again[i]).all() for i in first)
+    flipped = segment_everything(session, 1, loose)
+    assert_differs(np.sum([m for m in first.values()], axis=0) > 0, np.sum([m for m in flipped.values()], axis=0) > 0)

@@ -1,0 +1,129 @@
+"""Segment everything on one frame: SAM 2's own seeder for a population run.
+
+A grid of points (``points_per_side`` squared) is prompted on the frame's cached image
+features, in batches, through the prompt encoder and mask decoder: the image encoder runs
+once for the frame (not at all when the frame is cached). Each of a point's three masks is kept
+when its predicted IoU and its stability score are high enough and its area is neither
+tiny nor most of the frame; overlapping masks are resolved by non-maximum suppression on
+their boxes (torchvision), then by painting the best masks first.
+
+The defaults follow Meta's ``SAM2AutomaticMaskGenerator`` where it has one
+(``points_per_side=32``, ``pred_iou_thresh=0.8``, ``stability_score_thresh=0.95``,
+``stability_score_offset=1``, ``box_nms_thresh=0.7``); ``min_area`` and
+``max_area_fraction`` are ours, for cells. They were not tuned on real weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .seeders import Seeds
+
+
+@dataclass(frozen=True)
+class EverythingOptions:
+    points_per_side: int = 32
+    points_per_batch: int = 64
+    pred_iou_thresh: float = 0.8
+    stability_score_thresh: float = 0.95
+    stability_score_offset: float = 1.0
+    box_nms_thresh: float = 0.7
+    min_area: int = 20
+    max_area_fraction: float = 0.3
+
+
+def point_grid(n: int, size: int) -> np.ndarray:
+    """``n x n`` points ``(x, y)`` at the centres of a grid over a ``size``-pixel square."""
+    centres = (np.arange(n) + 0.5) / n * size
+    xs, ys = np.meshgrid(centres, centres)
+    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+
+
+def stability_scores(logits, offset: float):
+    """IoU between the masks thresholded at ``+offset`` and at ``-offset`` (SAM's measure)."""
+    high = (logits > offset).flatten(1).sum(1).float()
+    low = (logits > -offset).flatten(1).sum(1).float()
+    return high / low.clamp(min=1)
+
+
+def segment_everything(session, frame: int, options: EverythingOptions | None = None) -> Seeds:
+    """Masks of everything SAM 2 finds on ``frame`` (full-frame masks, ids from 1)."""
+    import torch
+    from torchvision.ops import batched_nms, masks_to_boxes
+
+    options = options or EverythingOptions()
+    model, processor = session.loaded.model, session.loaded.processor
+    session.encode(frame)  # the one image-encoder call (none when the frame is cached)
+    h, w = session.source.frame_shape
+    grid = point_grid(options.points_per_side, model.config.image_size)
+    kept_masks, kept_scores = [], []
+    with torch.inference_mode(), session.loaded.autocast():
+        embeddings = _image_embeddings(session, frame)
+        for start in range(0, len(grid), options.points_per_batch):
+            points = torch.as_tensor(grid[start : start + options.points_per_batch])
+            logits, iou = _decode_points(model, embeddings, points)
+            logits = processor.post_process_masks([logits.float().cpu()], original_sizes=[[h, w]], binarize=False)[0]
+            logits, iou = logits[:, 0], iou.float().cpu()
+            stable = stability_scores(logits, options.stability_score_offset)
+            masks = logits > 0
+            area = masks.flatten(1).sum(1)
+            good = (
+                (iou.cpu() >= options.pred_iou_thresh)
+                & (stable >= options.stability_score_thresh)
+                & (area >= options.min_area)
+                & (area <= options.max_area_fraction * h * w)
+            )
+            kept_masks.append(masks[good])
+            kept_scores.append(iou.cpu()[good])
+    masks, scores = torch.cat(kept_masks), torch.cat(kept_scores)
+    if not len(masks):
+        return {}
+    keep = batched_nms(masks_to_boxes(masks).float(), scores, torch.zeros(len(masks)), options.box_nms_thresh)
+    return _paint_best_first(masks[keep].numpy(), scores[keep].numpy(), session.source, options.min_area)
+
+
+def _decode_points(model, embeddings: list, points):
+    """Every point's three candidate masks (low-resolution logits) and predicted IoUs, as
+    Meta's automatic mask generator takes them: one point per batch entry."""
+    import torch
+
+    n, device = len(points), embeddings[-1].device
+    sparse, dense = model.prompt_encoder(
+        input_points=points[:, None, None, :].to(device),
+        input_labels=torch.ones(n, 1, 1, dtype=torch.int, device=device),
+        input_boxes=None,
+        input_masks=None,
+    )
+    low_res, iou, _, _ = model.mask_decoder(
+        image_embeddings=embeddings[-1].expand(n, -1, -1, -1),
+        image_positional_embeddings=model.get_image_wide_positional_embeddings().repeat(n, 1, 1, 1),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=True,
+        high_resolution_features=[e.expand(n, -1, -1, -1) for e in embeddings[:-1]],
+    )
+    return low_res.reshape(-1, 1, *low_res.shape[-2:]), iou.reshape(-1)
+
+
+def _image_embeddings(session, frame: int) -> list:
+    """The frame's cached features as the mask decoder takes them (no memory: a still image)."""
+    model = session.loaded.model
+    cached = session.cache.get_vision_features(frame)
+    feats = list(cached["vision_feats"])
+    feats[-1] = feats[-1] + model.no_memory_embedding
+    return [f.permute(1, 2, 0).view(1, -1, *size) for f, size in zip(feats, model.backbone_feature_sizes)]
+
+
+def _paint_best_first(masks: np.ndarray, scores: np.ndarray, source, min_area: int) -> Seeds:
+    owner = np.zeros(masks.shape[1:], np.int32)
+    for i in np.argsort(-scores):
+        owner[(owner == 0) & masks[i]] = i + 1
+    roi, seeds = source.roi, {}
+    for i in np.unique(owner):
+        if i and (owner == i).sum() >= min_area:
+            full = np.zeros(source.full_frame_shape, bool)
+            full[roi.y0 : roi.y1, roi.x0 : roi.x1] = owner == i
+            seeds[len(seeds) + 1] = full
+    return seeds
