@@ -399,6 +399,136 @@ def row_memory(args, model_dir):
     }
 
 
+def _disk_seeds(shape, n: int) -> dict:
+    """``n`` round cells on a grid, as full-frame masks: seeds for the population rows."""
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w]
+    side = int(np.ceil(np.sqrt(n)))
+    seeds = {}
+    for i in range(n):
+        cy, cx = (i // side + 0.5) * h / side, (i % side + 0.5) * w / side
+        seeds[i + 1] = (yy - cy) ** 2 + (xx - cx) ** 2 <= (0.3 * min(h, w) / side) ** 2
+    return seeds
+
+
+def _population_tracker(tiny, video, n: int, *, live: int | None = None):
+    """A tracker with ``n`` seeded objects, of which ``live`` stay tracked (the rest ended)."""
+    from napari_sam2.core.population import PopulationOptions, PopulationTracker
+
+    tracker = PopulationTracker(engine_session(tiny, video), options=PopulationOptions(divisions=False))
+    tracker.seed(0, _disk_seeds(video.shape[1:3], n))
+    for obj in list(tracker.active)[live if live is not None else n :]:  # ended: no longer tracked
+        tracker.lineage.end(obj, 0)
+        tracker.active.remove(obj)
+    return tracker
+
+
+def _lockstep(trackers: dict, frames: int) -> dict:
+    """Seconds per frame of each tracker, stepping them in turn (ABBA) so both see the same load."""
+    names, times = list(trackers), {name: [] for name in trackers}
+    for frame in range(1, frames):
+        for name in names if frame % 2 else names[::-1]:
+            t0 = time.perf_counter()
+            trackers[name].step(frame)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def row_population(tiny, args):
+    """Per-frame time with N objects: about encoder + N x per-object work; ended objects add nothing."""
+    video = frames_uint8(max(3, args.frames // 2))
+    counts = (1, 4, 16)
+    trackers = {n: _population_tracker(tiny, video, n) for n in counts}
+    trackers["ended"] = _population_tracker(tiny, video, 16, live=4)
+    medians = _lockstep(trackers, len(video))
+    ended = medians.pop("ended")
+    slope, intercept = np.polyfit(counts, [medians[n] for n in counts], 1)
+    fitted = [intercept + slope * n for n in counts]
+    mean = float(np.mean([medians[n] for n in counts]))
+    r2 = 1 - sum((medians[n] - f) ** 2 for n, f in zip(counts, fitted)) / max(
+        sum((medians[n] - mean) ** 2 for n in counts), 1e-12
+    )
+    return [
+        {
+            "metric": "population: seconds per frame = a + b x objects (fit over 1, 4, 16 objects)",
+            "value": round(float(slope), 3),
+            "unit": "s/object",
+            "target": "report; linear (R^2 near 1), a about one encoder pass",
+            "ok": r2 > 0.9,
+            "details": {"per_frame_s": medians, "a_s": round(float(intercept), 3), "r2": round(float(r2), 4)},
+        },
+        {
+            "metric": "population: 16 seeded objects, 12 of them ended, vs 4 objects",
+            "value": round(ended / medians[4], 3),
+            "unit": "x",
+            "target": "<= 1.15 (an ended object costs nothing)",
+            "ok": ended / medians[4] <= 1.15,
+            "details": {"sixteen_with_twelve_ended_s": ended, "four_s": medians[4]},
+        },
+    ]
+
+
+_POPULATION_MEMORY_CHILD = """
+import sys
+sys.path.insert(0, {root!r})
+from benchmarks.run import _population_tracker, frames_uint8
+from napari_sam2.core.models import load_model
+
+video = frames_uint8({n})
+tracker = _population_tracker(load_model({model!r}, device={device!r}), video, 16)
+with open("/proc/self/clear_refs", "w") as handle:
+    handle.write("5")
+for frame in range(1, {n}):
+    tracker.step(frame)
+print("TRACKING_PEAK_KB", [x for x in open("/proc/self/status") if x.startswith("VmHWM")][0].split()[1])
+"""
+
+
+def row_population_memory(args, model_dir):
+    """Peak RSS of a 16-object population run at N and 2N frames (beyond the 32-frame window)."""
+    lengths = (args.population_frames, 2 * args.population_frames)
+    peaks = {}
+    for n in lengths:
+        code = _POPULATION_MEMORY_CHILD.format(root=str(ROOT), n=n, model=str(model_dir), device=args.device)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        peaks[n] = int(out.split("TRACKING_PEAK_KB")[1].split()[0]) / 1024
+    growth = (peaks[lengths[1]] - peaks[lengths[0]]) / (lengths[1] - lengths[0])
+    return {
+        "metric": "population: peak RSS growth per extra frame with 16 objects",
+        "value": round(growth, 2),
+        "unit": "MiB/frame",
+        "target": "<= 2 (flat: 16 objects x 32 resident frames each, older state spilled)",
+        "ok": growth <= 2.0,
+        "details": {"tracking_peak_mib": peaks},
+    }
+
+
+def row_everything(tiny, args):
+    """Segment everything (32 x 32 points) on a frame with cached features, vs one click there."""
+    from napari_sam2.core.everything import segment_everything
+
+    video = frames_uint8(2)
+    session = engine_session(tiny, video, feature_cache_mb=1024)
+    session.encode(1)
+    everything, click = [], []
+    for i in range(max(1, args.repeats)):
+        t0 = time.perf_counter()
+        segment_everything(session, 1)
+        everything.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        session.add_points(10 + i, 1, [(300, 300)])
+        click.append(time.perf_counter() - t0)
+    ratio = statistics.median(everything) / statistics.median(click)
+    return {
+        "metric": "segment everything (1024 points) on a cached frame vs one click there",
+        "value": round(statistics.median(everything), 2),
+        "unit": "s",
+        "target": "report",
+        "ok": True,
+        "details": {"everything_s": everything, "click_s": click, "ratio": round(ratio, 1)},
+    }
+
+
 def row_bf16(tiny, args):
     import torch
 
@@ -649,6 +779,9 @@ ROWS = [
     "edgetam",
     "worker",
     "startup",
+    "population",
+    "population_memory",
+    "everything",
 ]
 
 
@@ -663,6 +796,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda or mps")
     parser.add_argument("--memory-frames", type=int, default=6, help="stack lengths N and 3N for the memory row")
     parser.add_argument("--engine-frames", type=int, default=12, help="frames of the lockstep engine-vs-raw pass")
+    parser.add_argument(
+        "--population-frames", type=int, default=40, help="stack lengths N and 2N for the population memory row"
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -683,6 +819,8 @@ def main(argv=None) -> int:
                 out = row_memory(args, model_dir)
             elif name == "startup":
                 out = row_startup(args, model_dir)
+            elif name == "population_memory":
+                out = row_population_memory(args, model_dir)
             elif name == "compile":
                 out = row_compile(tiny, args, model_dir)
             else:

@@ -432,6 +432,7 @@ def _settings(args) -> dict:
         "seeds": args.seeds,
         "seed_frame": args.seed_frame if args.seeds else None,
         "redetect_every": args.redetect_every if args.seeds else None,
+        "redetect_frames": args.redetect_frames if args.seeds else None,
         "divisions": args.divisions if args.seeds else None,
         "command": "napari-sam2 " + " ".join(sys.argv[1:]),
     }

@@ -32,6 +32,14 @@ def add_options(track) -> None:
     group.add_argument(
         "--redetect-every", type=int, default=0, metavar="K", help="look for new cells every K frames (0: never)"
     )
+    group.add_argument(
+        "--redetect-frames",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="F",
+        help="also look for new cells on these frames",
+    )
     group.add_argument("--divisions", choices=("on", "off"), default="on", help="split dividing cells (default on)")
     group.add_argument("--ctc", metavar="DIR", help="also write a Cell Tracking Challenge result folder")
     group.add_argument("--geff", metavar="PATH", help="also write the lineage graph as GEFF (needs the geff package)")
@@ -62,6 +70,11 @@ def check(args, source) -> PopulationPlan | None:
         raise Sam2InputError(f"--seed-frame {args.seed_frame} does not exist; the stack has frames 0 to {n - 1}.")
     if args.redetect_every < 0:
         raise Sam2InputError("--redetect-every must be 0 (off) or a number of frames.")
+    outside = [f for f in args.redetect_frames if not args.seed_frame < f < n]
+    if outside:
+        raise Sam2InputError(
+            f"--redetect-frames {outside[0]} is not after the seed frame {args.seed_frame} and in the stack."
+        )
     _check_export_paths(args)
     detect_from: np.ndarray | str | None
     if args.seeds == "sam":
@@ -162,8 +175,13 @@ def tracker_for(session, plan: PopulationPlan, args):
                 labels[mask] = i
             return labels
 
-    options = PopulationOptions(redetect_every=args.redetect_every, divisions=args.divisions == "on")
-    return PopulationTracker(session, detect=detect if args.redetect_every else None, options=options)
+    options = PopulationOptions(
+        redetect_every=args.redetect_every,
+        redetect_frames=tuple(args.redetect_frames),
+        divisions=args.divisions == "on",
+    )
+    redetects = args.redetect_every or args.redetect_frames
+    return PopulationTracker(session, detect=detect if redetects else None, options=options)
 
 
 def results(session, plan: PopulationPlan, tracker, args):

@@ -75,3 +75,25 @@ def test_ctc_and_geff_exports_load_in_the_real_tools(widget, qtbot, tmp_path, mo
         getattr(panel, f"_on_{kind}")()
     assert validate_sequence(str(tmp_path / "01_RES"), threads=1)["Valid"] == 1
     geff.validate_structure(tmp_path / "cells.geff")
+
+
+def test_sam_seeds_are_found_on_the_worker_and_shown(widget, qtbot, monkeypatch):
+    """SAM 2's own seeder needs the model, so it runs as a task; the random-weight model's
+    masks only pass with SAM's quality thresholds opened, which is what this test does."""
+    import functools
+
+    from napari_sam2.core import everything
+    from napari_sam2.plugin import EVERYTHING
+
+    loose = functools.partial(
+        everything.EverythingOptions, points_per_side=8, pred_iou_thresh=0, stability_score_thresh=0
+    )
+    monkeypatch.setattr(everything, "EverythingOptions", loose)
+    panel, viewer = widget.population_panel, widget.viewer
+    viewer.dims.set_current_step(0, 0)
+    panel.seeder.setCurrentText(EVERYTHING)
+    panel.preview_button.click()
+    assert panel.found.text() == "SAM 2 is segmenting this frame …"
+    qtbot.waitUntil(lambda: widget.controller.idle and "SAM 2 seeds" in viewer.layers, timeout=60_000)
+    n = len(np.unique(viewer.layers["SAM 2 seeds"].data)) - 1
+    assert n >= 1 and panel.found.text().startswith(f"{n} seeds")

@@ -52,10 +52,11 @@ from ._layer_source import (  # noqa: E402
     layer_data,
 )
 from ._notify import notify, plain_error  # noqa: E402
-from ._population import THRESHOLD  # noqa: E402
+from ._population import EVERYTHING, THRESHOLD  # noqa: E402
 from ._run_writer import RunProgress  # noqa: E402
 
 __all__ = [
+    "EVERYTHING",
     "THRESHOLD",
     "RunProgress",
     "TrackerApi",

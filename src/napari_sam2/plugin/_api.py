@@ -27,6 +27,7 @@ class TrackerEvents(SignalGroup):
     run_note = Signal(str)  # what a run tracks and what it leaves alone
     flags = Signal(list)  # QualityFlags after a run
     lineage = Signal()  # a population run's lineage changed
+    seeds = Signal(int)  # seeds were found and shown: how many
 
 
 class TrackerApi(Protocol):

@@ -35,6 +35,7 @@ from ._messages import (
     ModelLoaded,
     Previewed,
     RunPlanned,
+    SeedsFound,
     SessionOpened,
     Status,
     TaskEnded,
@@ -43,7 +44,7 @@ from ._messages import (
 )
 from ._notify import notify, plain_error
 from ._objects import ObjectRegistry
-from ._population import PopulationView
+from ._population import EVERYTHING, PopulationView
 from ._prompt_sync import PromptSync
 from ._run_writer import RunWriter, describe_plan
 from ._serial_worker import SerialWorker, Task
@@ -288,9 +289,20 @@ class TrackerController:
         self._submit(Task("propagate", functools.partial(self.owner.propagate_task, source, self.settings, request)))
 
     def preview_seeds(self, seeder: str) -> int:
-        """Find the cells to track on the current frame (``seeder``: the threshold seeder's
-        name or a Labels layer's) and show them; returns how many."""
-        return self.population.preview(seeder, self.binding.current_frame(), self.binding.source(self._roi))
+        """Find the cells to track on the current frame and show them; returns how many.
+
+        ``seeder`` is the threshold seeder's name, a Labels layer's name, or SAM 2's own
+        (which needs the model: it runs on the worker, returns 0 at once, and
+        ``events.seeds`` says how many it found).
+        """
+        frame, source = self.binding.current_frame(), self.binding.source(self._roi)
+        if seeder == EVERYTHING:
+            self.population.check_image()
+            self._submit(Task("preview", functools.partial(self.owner.everything_task, source, self.settings, frame)))
+            return 0
+        found = self.population.preview(seeder, frame, source)
+        self.events.seeds.emit(found)
+        return found
 
     def track_all(self, *, redetect_every: int = 0, divisions: bool = True) -> None:
         """Track every previewed seed forward from its frame, with new cells and divisions."""
@@ -445,6 +457,15 @@ class TrackerController:
     def on_frame_tracked(self, message: FrameTracked) -> None:
         self.population.frame_tracked(message.result)
         self.events.progress.emit(self.writer.frame_tracked(message))
+
+    def on_seeds(self, message: SeedsFound) -> None:
+        self.events.status.emit(self.model_status)
+        if not message.seeds:
+            notify(f"SAM 2 found no cell on frame {message.frame}.", error=True)
+            return
+        self.events.seeds.emit(
+            self.population.show(message.seeds, message.frame, self.binding.source(self._roi).full_frame_shape)
+        )
 
     def on_lineage(self, message: LineageUpdated) -> None:
         self.objects.ensure(row["id"] for row in message.tracks)

@@ -26,6 +26,7 @@ class MessageHandler(Protocol):
     def on_frame_tracked(self, message: FrameTracked) -> None: ...
     def on_task_failed(self, message: TaskFailed) -> None: ...
     def on_lineage(self, message: LineageUpdated) -> None: ...
+    def on_seeds(self, message: SeedsFound) -> None: ...
     def on_task_started(self, message: TaskStarted) -> None: ...
     def on_task_ended(self, message: TaskEnded) -> None: ...
 
@@ -111,6 +112,17 @@ class LineageUpdated:
 
     def deliver(self, handler: MessageHandler) -> None:
         handler.on_lineage(self)
+
+
+@dataclass(frozen=True)
+class SeedsFound:
+    """SAM 2 segmented everything on ``frame``: full-frame masks by id."""
+
+    frame: int
+    seeds: dict
+
+    def deliver(self, handler: MessageHandler) -> None:
+        handler.on_seeds(self)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from ..core.seeders import Seeds, seeds_from_labels, threshold_seeds
 SEEDS_LAYER = "SAM 2 seeds"
 TRACKS_LAYER = "SAM 2 tracks"
 THRESHOLD = "threshold (bright nuclei)"
+EVERYTHING = "SAM 2 (segment everything)"
 
 
 class PopulationView:
@@ -43,6 +44,8 @@ class PopulationView:
         """Find the seeds on ``frame`` and show them in a 2-D Labels layer; returns how many."""
         self.check_image()
         viewer = self.binding.viewer
+        if seeder == EVERYTHING:
+            raise ValueError("SAM 2's seeds come from the worker: see TrackerController.preview_seeds")
         if seeder == THRESHOLD:
             crop = np.asarray(source.read(frame), dtype=np.float32)
             image = np.zeros(source.full_frame_shape, np.float32)
@@ -55,9 +58,14 @@ class PopulationView:
             layer = viewer.layers[seeder]
             plane = np.asarray(layer.data[frame] if layer.ndim == 3 else layer.data)
             seeds = seeds_from_labels(plane, frame_shape=source.full_frame_shape)
+        return self.show(seeds, frame, source.full_frame_shape)
+
+    def show(self, seeds: Seeds, frame: int, frame_shape) -> int:
+        """Show ``seeds`` in the 2-D *SAM 2 seeds* layer; they are what *Track all* follows."""
         if not seeds:
             raise Sam2InputError(f"No cell was found on frame {frame}.")
-        preview = np.zeros(source.full_frame_shape, np.uint16)
+        viewer = self.binding.viewer
+        preview = np.zeros(frame_shape, np.uint16)
         for obj, mask in seeds.items():
             preview[mask] = obj
         image = self.binding.image

@@ -30,6 +30,7 @@ from ._messages import (
     ModelLoaded,
     Previewed,
     RunPlanned,
+    SeedsFound,
     SessionOpened,
     Status,
 )
@@ -212,6 +213,14 @@ class SessionOwner:
             yield FrameTracked(result, source.held)
             yield LineageUpdated(tracker.lineage.as_dict())
         self._tracked = {}  # the population's objects are tracked by their own rules
+
+    def everything_task(self, source, settings, frame: int) -> Iterator:
+        """SAM 2's own seeds: everything it segments on ``frame``."""
+        from ..core.everything import segment_everything
+
+        yield from self._session_for(source, settings)
+        yield Status(f"Segmenting everything on frame {frame} …")
+        yield SeedsFound(frame, segment_everything(self._session, frame))
 
     # -- encoding ahead ---------------------------------------------------------------------
     def encode_task(self, source, settings, center: int, should_stop) -> Iterator:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSpinBox
 
-from ..plugin import THRESHOLD, TrackerApi, labels_layers
+from ..plugin import EVERYTHING, THRESHOLD, TrackerApi, labels_layers
 from ._common import button, guard
 
 OURS = ("SAM 2 labels", "SAM 2 seeds")
@@ -47,17 +47,18 @@ class PopulationPanel(QGroupBox):
         current = self.seeder.currentText()
         self.seeder.blockSignals(True)
         self.seeder.clear()
-        self.seeder.addItem(THRESHOLD)
+        self.seeder.addItems([THRESHOLD, EVERYTHING])
         self.seeder.addItems([layer.name for layer in labels_layers(self.viewer) if not layer.name.startswith(OURS)])
         self.seeder.setCurrentIndex(max(self.seeder.findText(current), 0))
         self.seeder.blockSignals(False)
 
     def _on_preview(self) -> None:
-        def preview():
-            n = self.controller.preview_seeds(self.seeder.currentText())
-            self.found.setText(f"{n} seeds on this frame: Track all cells follows them")
+        if self.seeder.currentText() == EVERYTHING:
+            self.found.setText("SAM 2 is segmenting this frame …")
+        guard(lambda: self.controller.preview_seeds(self.seeder.currentText()))
 
-        guard(preview)
+    def show_seeds(self, n: int) -> None:
+        self.found.setText(f"{n} seeds on this frame: Track all cells follows them")
 
     def _on_track(self) -> None:
         guard(

@@ -29,7 +29,8 @@ def test_threshold_seeds_track_with_redetection_and_export_ctc_and_geff(stack, t
     from ctc_metrics.scripts.validate import validate_sequence
 
     code, _ = _track(
-        capfd, stack, "--seeds", "threshold", "--redetect-every", "2", "--out", tmp_path / "labels.tif",
+        capfd, stack, "--seeds", "threshold", "--redetect-every", "2", "--redetect-frames", "5",
+        "--out", tmp_path / "labels.tif",
         "--ctc", tmp_path / "01_RES", "--geff", tmp_path / "cells.geff", "--model", reduced_model_dir,
     )  # fmt: skip
     assert code == 0
@@ -73,6 +74,7 @@ def test_bad_seeds_and_options_are_one_line_before_the_model_loads(stack, tmp_pa
         (["--seeds", stack], "intensity image"),
         (["--seeds", "threshold", "--seed-frame", "9"], "--seed-frame 9 does not exist"),
         (["--seeds", "threshold", "--direction", "both"], "leave out --direction"),
+        (["--seeds", "threshold", "--redetect-frames", "0"], "--redetect-frames 0 is not after the seed frame"),
         (["--seeds", "threshold", "--ctc", tmp_path / "taken"], "exists already"),
         (["--seeds", "threshold", "--geff", tmp_path / "no" / "g.geff"], "does not exist"),
         (["--ctc", tmp_path / "new", "--prompts", tmp_path / "timelapse_prompts.csv"], "give --seeds too"),
