@@ -94,7 +94,7 @@ def test_an_error_mid_run_keeps_frames_and_undo_works(setup, monkeypatch):
 
     monkeypatch.setattr(TrackingSession, "_track_frame", failing)
     messages = []
-    monkeypatch.setattr("napari_sam2.plugin._controller.notify", lambda m, error=False: messages.append(m))
+    monkeypatch.setattr("napari_sam2.plugin._notify._show", lambda m, error=False: messages.append(m))
     controller.propagate("forward")
     wait()
     assert any("Unexpected error" in m for m in messages)
@@ -121,7 +121,7 @@ def test_clicks_during_propagation_are_refused(setup, monkeypatch):
     controller.add_click([0, 40, 35])
     wait()
     messages = []
-    monkeypatch.setattr("napari_sam2.plugin._controller.notify", lambda m, error=False: messages.append(m))
+    monkeypatch.setattr("napari_sam2.plugin._notify._show", lambda m, error=False: messages.append(m))
     refused = []
     controller.events.progress.connect(lambda p: p.done == 1 and refused.append(controller.add_click([3, 40, 40])))
     controller.propagate("forward")

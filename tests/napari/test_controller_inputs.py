@@ -10,7 +10,7 @@ pytest.importorskip("napari")
 from napari.components import ViewerModel  # noqa: E402
 
 from napari_sam2.core.errors import Sam2InputError  # noqa: E402
-from napari_sam2.plugin._controller import TrackerController, plain_error  # noqa: E402
+from napari_sam2.plugin import TrackerController, plain_error  # noqa: E402
 from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
 
 
@@ -122,7 +122,7 @@ def test_offline_without_the_model_is_the_clis_message(qtbot, tmp_path, monkeypa
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True, raising=False)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
     messages = []
-    monkeypatch.setattr("napari_sam2.plugin._controller.notify", lambda m, error=False: messages.append(m))
+    monkeypatch.setattr("napari_sam2.plugin._notify._show", lambda m, error=False: messages.append(m))
     viewer = ViewerModel()
     controller = TrackerController(viewer)
     controller.set_image_layer(viewer.add_image(moving_blob_stack(3)))

@@ -22,7 +22,7 @@ from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
 
 def _notifications(monkeypatch) -> list[str]:
     messages: list[str] = []
-    monkeypatch.setattr("napari_sam2.plugin._controller.notify", lambda m, error=False: messages.append(m))
+    monkeypatch.setattr("napari_sam2.plugin._notify._show", lambda m, error=False: messages.append(m))
     return messages
 
 

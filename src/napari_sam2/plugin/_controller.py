@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,27 +27,18 @@ from ._api import TrackerEvents
 from ._layer_source import world_axis
 from ._layers import LayerBinding
 from ._messages import (
-    Encoded,
-    FrameTracked,
     Inbox,
-    LineageUpdated,
-    ModelLoaded,
-    Previewed,
-    RunPlanned,
-    SeedsFound,
-    SessionOpened,
-    Status,
     TaskEnded,
-    TaskFailed,
     TaskStarted,
 )
-from ._notify import notify, plain_error
+from ._notify import notify
 from ._objects import ObjectRegistry
 from ._population import EVERYTHING, PopulationView
 from ._prompt_sync import PromptSync
-from ._run_writer import RunWriter, describe_plan
+from ._replies import WorkerReplies
+from ._run_writer import RunWriter
 from ._serial_worker import SerialWorker, Task
-from ._session_owner import PopulationRequest, PropagateRequest, SessionOwner
+from ._session_owner import PropagateRequest, SessionOwner
 from ._settings import TrackerSettings
 
 
@@ -70,9 +60,9 @@ class TrackerController:
         self.runs: list[dict] = []  # direction, start and range of each run, for provenance
         self._roi: tuple[int, int, int, int] | None = None
         self.mask_prompts: set[tuple[int, int]] = set()  # (object, frame) of painted-mask prompts
-        self._inbox = Inbox(self)
+        self._inbox = Inbox(WorkerReplies(self))
         self._jobs = SerialWorker(self._deliver, self._deliver_start, self._deliver_end)
-        self._run_failed = self._closed = False
+        self._closed = False
         self.objects.changed.connect(self._on_objects_changed)
 
     # -- read-only views ------------------------------------------------------------------------
@@ -172,7 +162,7 @@ class TrackerController:
         """Switch encoding ahead and the on-disk feature cache (a new session uses it)."""
         if encode_ahead is not None:
             self.settings = replace(self.settings, encode_ahead=bool(encode_ahead))
-            self._schedule_encode_ahead()
+            self.schedule_encode_ahead()
         if disk_cache is not None and bool(disk_cache) != self.settings.disk_cache:
             self.settings = replace(self.settings, disk_cache=bool(disk_cache))
             self._resend_prompts()
@@ -306,34 +296,15 @@ class TrackerController:
 
     def track_all(self, *, redetect_every: int = 0, divisions: bool = True) -> None:
         """Track every previewed seed forward from its frame, with new cells and divisions."""
-        from ..core.population import PopulationOptions
-
         if self.propagating:
             notify("A propagation is already running.")
             return
-        self.population.check_image()
-        if self.population.seeds is None:
-            raise Sam2InputError("Preview the seeds first: they are the cells that will be tracked.")
-        source, view = self.binding.source(self._roi), self.population
-        detect = None
-        if redetect_every:
-            from ..core.seeders import threshold_seeds
-
-            def detect(frame: int) -> np.ndarray:  # runs on the worker: reads the source only
-                labels = np.zeros(source.full_frame_shape, np.int32)
-                crop = np.asarray(source.read(frame), dtype=np.float32)
-                image = np.zeros(source.full_frame_shape, np.float32)
-                image[source.roi.y0 : source.roi.y1, source.roi.x0 : source.roi.x1] = crop
-                for i, mask in threshold_seeds(image).items():
-                    labels[mask] = i
-                return labels
-
-        options = PopulationOptions(redetect_every=redetect_every, divisions=divisions)
-        request = PopulationRequest(dict(view.seeds), view.seed_frame, options, detect)
-        self.objects.ensure(sorted(view.seeds))
+        source = self.binding.source(self._roi)
+        request = self.population.request(source, redetect_every=redetect_every, divisions=divisions)
+        self.objects.ensure(sorted(request.seeds))
         self.writer.reserve_run()
-        self.runs.append({"direction": "population", "start": view.seed_frame, "redetect_every": redetect_every})
-        view.start()
+        self.runs.append({"direction": "population", "start": request.frame, "redetect_every": redetect_every})
+        self.population.start()
         self._submit(Task("propagate", functools.partial(self.owner.population_task, source, self.settings, request)))
 
     def cancel(self) -> None:
@@ -390,7 +361,7 @@ class TrackerController:
             notify("Propagation is running: this prompt will be previewed when it ends or is cancelled.")
         self._jobs.submit(task)
 
-    def _schedule_encode_ahead(self) -> None:
+    def schedule_encode_ahead(self) -> None:
         """When the worker is idle, encode frames near the current one."""
         if not self.settings.encode_ahead or self.binding.image is None or self.loaded is None or not self.idle:
             return
@@ -411,76 +382,3 @@ class TrackerController:
 
     def _deliver_end(self, task: Task) -> None:
         self._deliver(TaskEnded(task))
-
-    def on_task_started(self, message: TaskStarted) -> None:
-        if message.task.kind == "propagate":
-            self._run_failed = False
-            self.writer.begin()
-
-    def on_task_ended(self, message: TaskEnded) -> None:
-        task = message.task
-        if task.kind == "propagate":
-            self.population.running = False
-            progress = self.writer.end("failed" if self._run_failed else "done")
-            if progress is not None:
-                self.events.progress.emit(progress)
-            self.events.flags.emit(self.writer.flags)
-        if task.kind != "encode" and self.idle:
-            self._schedule_encode_ahead()
-
-    # -- message handlers (one per message class in _messages) -----------------------------------
-    def on_status(self, message: Status) -> None:
-        self.events.status.emit(message.text)
-
-    def on_model_loaded(self, message: ModelLoaded) -> None:
-        self.loaded = message.loaded
-        self.events.status.emit(self.model_status)
-
-    def on_session_opened(self, message: SessionOpened) -> None:
-        self.record = message.record
-        self.writer.forget_tracking()
-
-    def on_encoded(self, message: Encoded) -> None:
-        self.events.status.emit(f"{self.model_status} — {message.done} of {message.total} frames encoded")
-
-    def on_previewed(self, message: Previewed) -> None:
-        if message.prompts is None:
-            self.mask_prompts.add(message.key)
-        else:
-            self.prompts.taken(message.key, message.prompts)
-        self.writer.previewed(message)
-
-    def on_run_planned(self, message: RunPlanned) -> None:
-        self.events.run_note.emit(describe_plan(message, self.objects.name))
-        self.events.progress.emit(self.writer.planned(message))
-
-    def on_frame_tracked(self, message: FrameTracked) -> None:
-        self.population.frame_tracked(message.result)
-        self.events.progress.emit(self.writer.frame_tracked(message))
-
-    def on_seeds(self, message: SeedsFound) -> None:
-        self.events.status.emit(self.model_status)
-        if not message.seeds:
-            notify(f"SAM 2 found no cell on frame {message.frame}.", error=True)
-            return
-        self.events.seeds.emit(
-            self.population.show(message.seeds, message.frame, self.binding.source(self._roi).full_frame_shape)
-        )
-
-    def on_lineage(self, message: LineageUpdated) -> None:
-        self.objects.ensure(row["id"] for row in message.tracks)
-        self.population.lineage_updated(message.tracks)
-        self.events.lineage.emit()
-
-    def on_task_failed(self, message: TaskFailed) -> None:
-        text = plain_error(message.error)
-        notify(text, error=True)
-        if not isinstance(message.error, Sam2Error):
-            logging.getLogger(__name__).error("napari-sam2 worker failed", exc_info=message.error)
-        if self.loaded is None:
-            self.events.status.emit(f"model not loaded: {text}")
-        if message.kind == "propagate":
-            self._run_failed = True
-        key = message.context.get("key")
-        if key is not None:
-            self.prompts.failed(key, self.binding.points, frame_axis=self.binding.frame_axis, held=self.binding.held())

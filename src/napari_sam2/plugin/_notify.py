@@ -6,6 +6,11 @@ from ..core.errors import Sam2Error
 
 
 def notify(message: str, *, error: bool = False) -> None:
+    _show(message, error)
+
+
+def _show(message: str, error: bool) -> None:
+    """The one call into napari's notifications (tests replace it to read what was said)."""
     from napari.utils.notifications import show_error, show_info
 
     (show_error if error else show_info)(message)

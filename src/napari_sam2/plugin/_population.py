@@ -47,11 +47,8 @@ class PopulationView:
         if seeder == EVERYTHING:
             raise ValueError("SAM 2's seeds come from the worker: see TrackerController.preview_seeds")
         if seeder == THRESHOLD:
-            crop = np.asarray(source.read(frame), dtype=np.float32)
-            image = np.zeros(source.full_frame_shape, np.float32)
-            roi = source.roi
-            image[roi.y0 : roi.y1, roi.x0 : roi.x1] = crop.mean(axis=-1) if crop.ndim == 3 else crop
-            seeds = threshold_seeds(image)
+            labels = threshold_detector(source)(frame)
+            seeds = {int(i): labels == i for i in np.unique(labels) if i}
         else:
             if seeder not in viewer.layers:
                 raise Sam2InputError(f"There is no labels layer {seeder!r} to take seeds from.")
@@ -75,6 +72,18 @@ class PopulationView:
             viewer.add_labels(preview, name=SEEDS_LAYER, scale=image.scale[-2:], translate=image.translate[-2:])
         self.seeds, self.seed_frame = seeds, frame
         return len(seeds)
+
+    def request(self, source, *, redetect_every: int, divisions: bool):
+        """The worker's population task for the previewed seeds (re-detection by threshold)."""
+        from ..core.population import PopulationOptions
+        from ._session_owner import PopulationRequest
+
+        self.check_image()
+        if self.seeds is None:
+            raise Sam2InputError("Preview the seeds first: they are the cells that will be tracked.")
+        detect = threshold_detector(source) if redetect_every else None
+        options = PopulationOptions(redetect_every=redetect_every, divisions=divisions)
+        return PopulationRequest(dict(self.seeds), self.seed_frame, options, detect)
 
     def start(self) -> None:
         self.running, self.lineage, self._centres = True, Lineage(), {}
@@ -121,3 +130,20 @@ class PopulationView:
         if self.binding.labels is None or not len(self.lineage):
             raise Sam2InputError("Track all cells first: there is no lineage to export.")
         return np.asarray(self.binding.labels.data)
+
+
+def threshold_detector(source):
+    """``frame -> label image`` of the threshold seeder (called on the worker; reads frames only)."""
+
+    def detect(frame: int) -> np.ndarray:
+        crop = np.asarray(source.read(frame), dtype=np.float32)
+        image = np.zeros(source.full_frame_shape, np.float32)
+        image[source.roi.y0 : source.roi.y1, source.roi.x0 : source.roi.x1] = (
+            crop.mean(axis=-1) if crop.ndim == 3 else crop
+        )
+        labels = np.zeros(source.full_frame_shape, np.int32)
+        for i, mask in threshold_seeds(image).items():
+            labels[mask] = i
+        return labels
+
+    return detect
