@@ -411,11 +411,11 @@ def _disk_seeds(shape, n: int) -> dict:
     return seeds
 
 
-def _population_tracker(tiny, video, n: int, *, live: int | None = None):
+def _population_tracker(tiny, video, n: int, *, live: int | None = None, **session):
     """A tracker with ``n`` seeded objects, of which ``live`` stay tracked (the rest ended)."""
     from napari_sam2.core.population import PopulationOptions, PopulationTracker
 
-    tracker = PopulationTracker(engine_session(tiny, video), options=PopulationOptions(divisions=False))
+    tracker = PopulationTracker(engine_session(tiny, video, **session), options=PopulationOptions(divisions=False))
     tracker.seed(0, _disk_seeds(video.shape[1:3], n))
     for obj in list(tracker.active)[live if live is not None else n :]:  # ended: no longer tracked
         tracker.lineage.end(obj, 0)
@@ -472,14 +472,20 @@ _POPULATION_MEMORY_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from benchmarks.run import _population_tracker, frames_uint8
+from napari_sam2.cli import CLI_FEATURE_CACHE_MB, _freed_memory_returner
 from napari_sam2.core.models import load_model
 
 video = frames_uint8({n})
-tracker = _population_tracker(load_model({model!r}, device={device!r}), video, 16)
+# The CLI's session settings: a small feature cache, no kept conditioned features.
+tracker = _population_tracker(
+    load_model({model!r}, device={device!r}), video, 16, feature_cache_mb=CLI_FEATURE_CACHE_MB, conditioned_cache_mb=0
+)
 with open("/proc/self/clear_refs", "w") as handle:
     handle.write("5")
+return_freed_memory = _freed_memory_returner()  # as the CLI does after each frame
 for frame in range(1, {n}):
     tracker.step(frame)
+    return_freed_memory()
 print("TRACKING_PEAK_KB", [x for x in open("/proc/self/status") if x.startswith("VmHWM")][0].split()[1])
 """
 
