@@ -553,22 +553,23 @@ class TrackingSession:
         starting at ``start`` (default: the earliest prompted frame of the chosen objects).
         ``frame_range=(first, last)``, inclusive, bounds both passes. Closing the generator
         stops between frames; every yielded frame is complete. ``progress(done, total)`` is
-        called once before the first frame (``done == 0``) and after every frame.
+        called once before the first frame (``done == 0``) and after every frame; it counts
+        distinct frames, so the start frame of ``both``, yielded by both passes, counts once.
         """
         ids = self._objects_to_track(objects)
         if start is None:
             start = self.default_start(ids)
         plan = self.plan(direction, start=start, frame_range=frame_range)
-        total = sum(len(order) for _, order in plan)
-        done = 0
+        total = len({frame for _, order in plan for frame in order})  # both: the start frame once
+        seen: set[int] = set()
         if progress is not None:
-            progress(done, total)
+            progress(0, total)
         for reverse, order in plan:
             for frame in order:
                 yield self._track_frame(ids, frame, reverse)
-                done += 1
+                seen.add(frame)
                 if progress is not None:
-                    progress(done, total)
+                    progress(len(seen), total)
 
     def default_start(self, objects: Sequence[int] | None = None) -> int:
         """The earliest prompted frame of ``objects`` (default: all), where passes start."""
