@@ -80,9 +80,9 @@ def check(args, source) -> PopulationPlan | None:
     if args.seeds == "sam":
         return PopulationPlan({}, args.seed_frame, "sam")  # found once the model is loaded
     if args.seeds == "threshold":
-        from .core.seeders import threshold_seeds
+        from .core.seeders import full_frame_grayscale, threshold_seeds
 
-        seeds = threshold_seeds(_grayscale(source, args.seed_frame))
+        seeds = threshold_seeds(full_frame_grayscale(source, args.seed_frame))
         detect_from = "threshold"
         if not seeds:
             raise Sam2InputError(f"The threshold seeder found no cell on frame {args.seed_frame}.")
@@ -133,18 +133,9 @@ def _read_labels(path: str, source) -> np.ndarray:
     return labels
 
 
-def _grayscale(source, frame: int) -> np.ndarray:
-    """Frame ``frame`` as one full-frame grayscale image (zero outside the region)."""
-    crop = np.asarray(source.read(frame), dtype=np.float32)
-    crop = crop.mean(axis=-1) if crop.ndim == 3 else crop
-    roi = source.roi
-    image = np.zeros(source.full_frame_shape, np.float32)
-    image[roi.y0 : roi.y1, roi.x0 : roi.x1] = crop
-    return image
-
-
 def tracker_for(session, plan: PopulationPlan, args):
     from .core.population import PopulationOptions, PopulationTracker
+    from .core.seeders import label_detector, threshold_detector
 
     detect = None
     if isinstance(plan.detect_from, np.ndarray):
@@ -160,20 +151,10 @@ def tracker_for(session, plan: PopulationPlan, args):
         if not plan.seeds:
             raise Sam2InputError(f"SAM 2 found no cell on frame {plan.seed_frame} (--seeds sam).")
 
-        def detect(frame: int) -> np.ndarray:
-            labels = np.zeros(session.source.full_frame_shape, np.int32)
-            for i, mask in segment_everything(session, frame).items():
-                labels[mask] = i
-            return labels
+        detect = label_detector(lambda frame: segment_everything(session, frame), session.source.full_frame_shape)
 
     elif plan.detect_from == "threshold":
-        from .core.seeders import threshold_seeds
-
-        def detect(frame: int) -> np.ndarray:
-            labels = np.zeros(session.source.full_frame_shape, np.int32)
-            for i, mask in threshold_seeds(_grayscale(session.source, frame)).items():
-                labels[mask] = i
-            return labels
+        detect = threshold_detector(session.source)
 
     options = PopulationOptions(
         redetect_every=args.redetect_every,

@@ -23,7 +23,7 @@ import numpy as np
 from .errors import Sam2InputError
 from .lineage import Lineage
 from .linking import Absences, LinkingRules, division_by_detection, new_cells, split_parts
-from .seeders import Seeds
+from .seeders import Seeds, seeds_as_labels
 from .session import FrameResult, TrackingSession
 
 
@@ -169,9 +169,7 @@ class PopulationTracker:
     def _redetect(self, frame: int, current: FrameResult) -> list[FrameResult]:
         roi = self.roi
         detections = np.asarray(self.detect(frame))[roi.y0 : roi.y1, roi.x0 : roi.x1]
-        tracked = np.zeros(roi.shape, np.int64)
-        for obj, mask in zip(current.object_ids, current.masks):
-            tracked[mask] = obj
+        tracked = seeds_as_labels(dict(zip(current.object_ids, current.masks)), roi.shape, np.int64)
         fresh = np.zeros_like(detections, dtype=np.int64)
         for i, mask in enumerate(new_cells(detections, tracked, self.options.rules), start=1):
             fresh[mask] = i

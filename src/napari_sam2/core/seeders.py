@@ -16,6 +16,32 @@ from .errors import Sam2InputError
 Seeds = dict[int, np.ndarray]  # object id -> boolean mask of one frame
 
 
+def seeds_as_labels(seeds: Seeds, shape: tuple[int, int], dtype=np.int32) -> np.ndarray:
+    """One label image of ``seeds`` (a later seed wins where two overlap)."""
+    labels = np.zeros(shape, dtype)
+    for obj, mask in seeds.items():
+        labels[mask] = obj
+    return labels
+
+
+def full_frame_grayscale(source, frame: int) -> np.ndarray:
+    """Frame ``frame`` of a FrameSource as one full-frame grayscale image (zero outside its region)."""
+    crop = np.asarray(source.read(frame), dtype=np.float32)
+    roi, image = source.roi, np.zeros(source.full_frame_shape, np.float32)
+    image[roi.y0 : roi.y1, roi.x0 : roi.x1] = crop.mean(axis=-1) if crop.ndim == 3 else crop
+    return image
+
+
+def label_detector(find, shape: tuple[int, int]):
+    """``frame -> label image`` from a seeder ``find(frame) -> Seeds``: re-detection for a run."""
+    return lambda frame: seeds_as_labels(find(frame), shape)
+
+
+def threshold_detector(source):
+    """Re-detection by :func:`threshold_seeds` on the frames of ``source`` (reads frames only)."""
+    return label_detector(lambda frame: threshold_seeds(full_frame_grayscale(source, frame)), source.full_frame_shape)
+
+
 def seeds_from_labels(labels: np.ndarray, *, frame_shape: tuple[int, int] | None = None, min_area: int = 1) -> Seeds:
     """Each non-zero id of a 2-D label image, with its mask."""
     labels = np.asarray(labels)

@@ -13,7 +13,14 @@ import numpy as np
 
 from ..core.errors import Sam2InputError
 from ..core.lineage import Lineage
-from ..core.seeders import Seeds, seeds_from_labels, threshold_seeds
+from ..core.seeders import (
+    Seeds,
+    full_frame_grayscale,
+    seeds_as_labels,
+    seeds_from_labels,
+    threshold_detector,
+    threshold_seeds,
+)
 
 SEEDS_LAYER = "SAM 2 seeds"
 TRACKS_LAYER = "SAM 2 tracks"
@@ -47,8 +54,7 @@ class PopulationView:
         if seeder == EVERYTHING:
             raise ValueError("SAM 2's seeds come from the worker: see TrackerController.preview_seeds")
         if seeder == THRESHOLD:
-            labels = threshold_detector(source)(frame)
-            seeds = {int(i): labels == i for i in np.unique(labels) if i}
+            seeds = threshold_seeds(full_frame_grayscale(source, frame))
         else:
             if seeder not in viewer.layers:
                 raise Sam2InputError(f"There is no labels layer {seeder!r} to take seeds from.")
@@ -62,9 +68,7 @@ class PopulationView:
         if not seeds:
             raise Sam2InputError(f"No cell was found on frame {frame}.")
         viewer = self.binding.viewer
-        preview = np.zeros(frame_shape, np.uint16)
-        for obj, mask in seeds.items():
-            preview[mask] = obj
+        preview = seeds_as_labels(seeds, frame_shape, np.uint16)
         image = self.binding.image
         if SEEDS_LAYER in viewer.layers:
             viewer.layers[SEEDS_LAYER].data = preview
@@ -130,20 +134,3 @@ class PopulationView:
         if self.binding.labels is None or not len(self.lineage):
             raise Sam2InputError("Track all cells first: there is no lineage to export.")
         return np.asarray(self.binding.labels.data)
-
-
-def threshold_detector(source):
-    """``frame -> label image`` of the threshold seeder (called on the worker; reads frames only)."""
-
-    def detect(frame: int) -> np.ndarray:
-        crop = np.asarray(source.read(frame), dtype=np.float32)
-        image = np.zeros(source.full_frame_shape, np.float32)
-        image[source.roi.y0 : source.roi.y1, source.roi.x0 : source.roi.x1] = (
-            crop.mean(axis=-1) if crop.ndim == 3 else crop
-        )
-        labels = np.zeros(source.full_frame_shape, np.int32)
-        for i, mask in threshold_seeds(image).items():
-            labels[mask] = i
-        return labels
-
-    return detect
