@@ -115,3 +115,51 @@ def counting_encoder(loaded):
         yield calls
     finally:
         del model.get_image_features
+
+
+POPULATION_SHAPE = (96, 128)
+
+
+def _disk(cy, cx, r, shape=POPULATION_SHAPE):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+
+
+def known_population():
+    """A ground-truth label stack (15 frames) and its lineage: cell 1 divides into 2 and 3
+    on frame 5; 2 divides into 6 and 7 on frame 11; cell 4 is gone after frame 8; cell 5
+    enters on frame 4."""
+    from napari_sam2.core.lineage import Lineage
+
+    gt, lineage = np.zeros((15, *POPULATION_SHAPE), np.uint16), Lineage()
+    for t in range(15):
+        if t < 5:
+            gt[t][_disk(30, 20 + t, 10)] = 1
+        elif t < 11:
+            gt[t][_disk(23 - 2 * (t - 5), 25 + t, 6)] = 2
+        else:
+            gt[t][_disk(8, 36, 5)] = 6
+            gt[t][_disk(20, 36, 5)] = 7
+        if t >= 5:
+            gt[t][_disk(38 + 2 * (t - 5), 25 + t, 6)] = 3
+        if t <= 8:
+            gt[t][_disk(75, 100 - t, 8)] = 4
+        if t >= 4:
+            gt[t][_disk(72, 40, 7)] = 5
+    for track, first, last, parent in [(1, 0, 4, 0), (2, 5, 10, 1), (3, 5, 14, 1), (4, 0, 8, 0), (5, 4, 14, 0)]:
+        lineage.start(track, first, parent)
+        lineage.end(track, last)
+    for track in (6, 7):
+        lineage.start(track, 11, parent=2)
+        lineage.end(track, 14)
+    return gt, lineage
+
+
+def render_fluorescence(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A 16-bit stack in which every labelled cell is a bright, blurred, noisy nucleus."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    bright = ndimage.gaussian_filter((labels > 0).astype(np.float32), sigma=(0, 1.2, 1.2))
+    photons = 40 + 400 * bright
+    return np.clip(rng.poisson(photons) + rng.normal(100, 6, labels.shape), 0, 65535).astype(np.uint16)

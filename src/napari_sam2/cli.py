@@ -190,12 +190,16 @@ def _cmd_track(args: argparse.Namespace) -> int:
         source, letter = _frame_source(image, args)
         points = io.read_point_prompts(args.prompts, frame_axis=_points_frame_axis(source)) if args.prompts else []
         boxes = io.read_box_prompts(args.boxes) if args.boxes else []
-        plan = cli_population.check(args, source)
+        plan = cli_population.check(args, source, [*points, *boxes])
         if plan is None:
             args.direction = args.direction or "both"
             _validate_run(source, points, boxes, args)
+        else:
+            _validate_prompts(source, points, boxes)
         shape = (len(source), *source.full_frame_shape)
-        ids = [r.object_id for r in [*points, *boxes]] if plan is None else [*plan.seeds, 2**16 - 1]
+        ids = [r.object_id for r in [*points, *boxes]]
+        if plan is not None:  # cells found later get new ids: room for them
+            ids += [*plan.seeds, 2**16 - 1]
         writer = io.LabelsTiffWriter(
             out, shape=shape, dtype=label_dtype(max(ids)), frame_axis_letter=letter, scale=image.scale, unit=image.unit
         )
@@ -214,12 +218,18 @@ def _cmd_track(args: argparse.Namespace) -> int:
         image.close()
 
 
+def _validate_prompts(source, points, boxes) -> None:
+    from .core.pipeline import validate_prompts
+
+    if points or boxes:
+        validate_prompts(source, points, boxes)
+
+
 def _validate_run(source, points, boxes, args) -> None:
     """Prompts, frame range and start frame against the stack, before any model work."""
-    from .core.pipeline import validate_prompts
     from .core.session import plan_passes
 
-    validate_prompts(source, points, boxes)
+    _validate_prompts(source, points, boxes)
     start = args.start if args.start is not None else min(r.frame for r in [*points, *boxes])
     plan_passes(len(source), args.direction, start=start, frame_range=args.range)
 
@@ -386,9 +396,8 @@ def _run_and_write(session, writer, out: Path, args, *, results=None, lineage=No
     complete = status == "complete"
     settings = _settings(args)
     sidecar = provenance(session=session, settings=settings, frames_done=sorted(done), complete=complete, status=status)
-    if lineage is not None:
+    if lineage is not None:  # complete: every frame from the first seeded or prompted one to the end
         sidecar["lineage"] = lineage.as_dict()
-        sidecar["complete"] = complete and len(done) == len(session.source)
     writer.commit(sidecar)
     if error is not None:
         raise error

@@ -1,11 +1,13 @@
 """``napari-sam2 track --seeds ...``: track a whole population from seeds, with its lineage.
 
 Seeds come from a label image (``--seeds labels.tif``: one frame, or a stack whose frame
-``--seed-frame`` is used) or from the threshold seeder (``--seeds threshold``). Every seed
-becomes an object on the seed frame; tracking goes forward from there, finds new cells on
-re-detection frames, ends cells that are gone and splits dividing ones
-(:mod:`napari_sam2.core.population`). The lineage goes into the JSON sidecar, and
-``--ctc DIR`` and ``--geff PATH`` export it after the labels are written.
+``--seed-frame`` is used), from the threshold seeder (``--seeds threshold``) or from SAM 2
+(``--seeds sam``). Every seed becomes an object on the seed frame; objects given with
+``--prompts``/``--boxes`` join the population on their earliest prompted frame. Tracking
+goes forward from the first of those frames, finds new cells on re-detection frames, ends
+cells that are gone and splits dividing ones (:mod:`napari_sam2.core.population`). The
+lineage goes into the JSON sidecar, and ``--ctc DIR`` and ``--geff PATH`` export it after
+the labels are written.
 
 Everything that can be refused is refused before the model loads.
 """
@@ -50,17 +52,21 @@ class PopulationPlan:
     seeds: dict[int, np.ndarray]
     seed_frame: int
     detect_from: np.ndarray | str | None  # a label stack, "threshold", or None
+    first_frame: int  # the run starts here: the seed frame, or an earlier prompted frame
+    prompted: tuple[int, ...] = ()  # ids of the objects given with --prompts / --boxes
 
 
-def check(args, source) -> PopulationPlan | None:
-    """The population run asked for, checked against the stack; None without ``--seeds``."""
+def check(args, source, prompts=()) -> PopulationPlan | None:
+    """The population run asked for, checked against the stack; None without ``--seeds``.
+
+    ``prompts``: the point and box rows of ``--prompts``/``--boxes``; those objects join
+    the population, so seed ids must not collide with theirs.
+    """
     if not args.seeds:
         for option in ("ctc", "geff"):
             if getattr(args, option):
                 raise Sam2InputError(f"--{option} exports a population: give --seeds too.")
         return None
-    if args.prompts or args.boxes:
-        raise Sam2InputError("--seeds and --prompts/--boxes cannot be combined yet: run them separately.")
     if args.direction not in (None, "forward") or args.start is not None or args.range:
         raise Sam2InputError(
             "A population run goes forward from --seed-frame to the end; leave out --direction, --start and --range."
@@ -76,13 +82,15 @@ def check(args, source) -> PopulationPlan | None:
             f"--redetect-frames {outside[0]} is not after the seed frame {args.seed_frame} and in the stack."
         )
     _check_export_paths(args)
+    prompted = tuple(sorted({int(row.object_id) for row in prompts}))
+    first = min([args.seed_frame, *(int(row.frame) for row in prompts)])
     detect_from: np.ndarray | str | None
-    if args.seeds == "sam":
-        return PopulationPlan({}, args.seed_frame, "sam")  # found once the model is loaded
+    if args.seeds == "sam":  # found once the model is loaded, numbered above the prompted ids
+        return PopulationPlan({}, args.seed_frame, "sam", first, prompted)
     if args.seeds == "threshold":
         from .core.seeders import full_frame_grayscale, threshold_seeds
 
-        seeds = threshold_seeds(full_frame_grayscale(source, args.seed_frame))
+        seeds = threshold_seeds(full_frame_grayscale(source, args.seed_frame), first_id=max(prompted, default=0) + 1)
         detect_from = "threshold"
         if not seeds:
             raise Sam2InputError(f"The threshold seeder found no cell on frame {args.seed_frame}.")
@@ -93,7 +101,13 @@ def check(args, source) -> PopulationPlan | None:
         frame = stack[args.seed_frame] if stack.ndim == 3 else stack
         seeds = seeds_from_labels(frame, frame_shape=source.full_frame_shape)
         detect_from = stack if stack.ndim == 3 else None
-    return PopulationPlan(seeds, args.seed_frame, detect_from)
+        taken = sorted(set(seeds) & set(prompted))
+        if taken:
+            raise Sam2InputError(
+                f"--seeds {args.seeds} uses ids {taken[:5]} that --prompts/--boxes give to other objects; "
+                "renumber one of them."
+            )
+    return PopulationPlan(seeds, args.seed_frame, detect_from, first, prompted)
 
 
 def _check_export_paths(args) -> None:
@@ -146,8 +160,9 @@ def tracker_for(session, plan: PopulationPlan, args):
 
     elif plan.detect_from == "sam":
         from .core.everything import segment_everything
+        from .core.seeders import renumbered
 
-        plan.seeds = segment_everything(session, plan.seed_frame)
+        plan.seeds = renumbered(segment_everything(session, plan.seed_frame), max(plan.prompted, default=0) + 1)
         if not plan.seeds:
             raise Sam2InputError(f"SAM 2 found no cell on frame {plan.seed_frame} (--seeds sam).")
 
@@ -166,14 +181,14 @@ def tracker_for(session, plan: PopulationPlan, args):
 
 
 def results(session, plan: PopulationPlan, tracker, args):
-    """The seed frame, then every later frame, with a progress bar."""
+    """Every frame from the first seeded or prompted one to the end, with a progress bar."""
     from tqdm import tqdm
 
     n = len(session.source)
-    with tqdm(total=n - plan.seed_frame, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet) as bar:
-        yield tracker.seed(plan.seed_frame, plan.seeds)
-        bar.update(1)
-        for result in tracker.track(start=plan.seed_frame):
+    tracker.add_seeds(plan.seed_frame, plan.seeds)
+    tracker.add_prompted(plan.prompted)
+    with tqdm(total=n - plan.first_frame, unit="frame", desc="tracking", file=sys.stderr, disable=args.quiet) as bar:
+        for result in tracker.run(plan.first_frame):
             yield result
             bar.update(1)
 

@@ -4,11 +4,17 @@ A track is one object followed through consecutive frames under one id. A track 
 its object is gone (absent for a few frames) or divides; daughters are new tracks whose
 parent is the mother. The lineage goes into the JSON sidecar, the Cell Tracking Challenge
 ``res_track.txt`` and GEFF, and napari's Tracks layer.
+
+The user's corrections are edits of the lineage that say which labels must change with
+them (:class:`Relabel`): a division marked by hand (:meth:`Lineage.divide`), a division
+undone (:meth:`Lineage.undo_division`) and two tracks joined (:meth:`Lineage.join`). After
+every edit a daughter whose parent no longer ends before it starts loses that parent, so
+the lineage always obeys the CTC rules.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -25,6 +31,24 @@ class Track:
     def as_ctc_row(self) -> str:
         """``L B E P``, the Cell Tracking Challenge's line for this track."""
         return f"{self.id} {self.first} {self.last} {self.parent}"
+
+
+@dataclass
+class Relabel:
+    """What an edit does to the labels: ``mapping`` old id -> new id (0 erases) on frames
+    ``first`` onwards."""
+
+    mapping: dict[int, int] = field(default_factory=dict)
+    first: int = 0
+
+    def apply(self, plane: np.ndarray, frame: int) -> np.ndarray:
+        """A copy of one frame's label plane with the edit applied."""
+        if frame < self.first or not self.mapping:
+            return plane
+        out = plane.copy()
+        for old, new in self.mapping.items():
+            out[plane == old] = new
+        return out
 
 
 class Lineage:
@@ -61,6 +85,97 @@ class Lineage:
 
     def children(self, track_id: int) -> list[int]:
         return sorted(t.id for t in self.tracks.values() if t.parent == track_id)
+
+    def descendants(self, track_id: int) -> list[int]:
+        """Daughters, their daughters, and so on."""
+        found, todo = [], self.children(track_id)
+        while todo:
+            found.append(todo.pop(0))
+            todo += self.children(found[-1])
+        return sorted(found)
+
+    def copy(self) -> Lineage:
+        return Lineage.from_dict(self.as_dict())
+
+    def _track(self, track_id: int) -> Track:
+        if track_id not in self.tracks:
+            raise Sam2InputError(f"Cell {track_id} is not a track of this lineage.")
+        return self.tracks[track_id]
+
+    def _remove(self, ids) -> None:
+        for i in ids:
+            self.tracks.pop(i, None)
+            self.ended.discard(i)
+
+    def _drop_broken_parents(self) -> None:
+        """A daughter must start after its parent ends (the CTC rule); otherwise it has none."""
+        for track in self.tracks.values():
+            parent = self.tracks.get(track.parent)
+            if track.parent and (parent is None or parent.last >= track.first):
+                track.parent = 0
+
+    # -- the user's corrections ---------------------------------------------------------------
+    def divide(self, mother: int, frame: int, daughters: tuple[int, int]) -> Relabel:
+        """``mother`` divides into ``daughters`` on ``frame``; her later descendants are dropped.
+
+        Returns the relabelling: the mother and every earlier descendant erased from
+        ``frame`` on (the daughters' masks are written by the run that tracks them).
+        """
+        track = self._track(mother)
+        if not track.first < frame <= track.last + 1:
+            raise Sam2InputError(
+                f"Cell {mother} is tracked on frames {track.first}–{track.last}: a division must be on a later "
+                f"frame than its first, up to {track.last + 1}."
+            )
+        if len(set(daughters)) != 2 or set(daughters) & set(self.tracks):
+            raise Sam2InputError(f"The daughters need two new ids, got {daughters}.")
+        gone = self.descendants(mother)
+        self._remove(gone)
+        self.end(mother, frame - 1)
+        for daughter in daughters:
+            self.start(daughter, frame, parent=mother)
+        return Relabel({i: 0 for i in (mother, *gone)}, frame)
+
+    def undo_division(self, track_id: int) -> Relabel:
+        """The division that made ``track_id`` (a daughter), or that ``track_id`` (a mother)
+        made, did not happen: the daughters' labels become the mother's again."""
+        track = self._track(track_id)
+        mother = track_id if self.children(track_id) else track.parent
+        if not mother:
+            raise Sam2InputError(f"Cell {track_id} has neither a mother nor daughters: there is no division to undo.")
+        start = self.tracks[mother].last + 1
+        daughters = [d for d in self.children(mother) if self.tracks[d].first == start]
+        if not daughters:
+            raise Sam2InputError(f"Cell {mother}'s daughters do not start right after it: join the tracks instead.")
+        mapping = {d: mother for d in daughters}
+        self.tracks[mother].last = max(self.tracks[d].last for d in daughters)
+        for d in daughters:
+            for grandchild in self.children(d):
+                self.tracks[grandchild].parent = mother
+        self._remove(daughters)
+        self._drop_broken_parents()
+        return Relabel(mapping, start)
+
+    def join(self, first: int, second: int) -> Relabel:
+        """``second`` is the same cell as ``first``, seen later: one track under ``first``'s id.
+
+        ``second``'s daughters become ``first``'s; a daughter of ``first`` that now starts
+        before ``first`` ends loses her parent.
+        """
+        a, b = self._track(first), self._track(second)
+        if first == second or a.last >= b.first:
+            raise Sam2InputError(
+                f"Cell {second} (frames {b.first}–{b.last}) must start after cell {first} ends (frame {a.last}) "
+                "to continue it."
+            )
+        for child in self.children(second):
+            self.tracks[child].parent = first
+        a.last = b.last
+        if second in self.ended:
+            self.ended.add(first)
+        self._remove([second])
+        self._drop_broken_parents()
+        return Relabel({second: first}, b.first)
 
     def graph(self) -> dict[int, list[int]]:
         """napari's Tracks ``graph``: daughter -> [parent]."""

@@ -34,8 +34,9 @@ class LinkingRules:
     min_cycle_frames: int = 5
 
     def may_divide(self, born: int, frame: int, has_parent: bool) -> bool:
-        """Seeds may divide at once (they can be anywhere in their cycle); daughters wait."""
-        return not has_parent or frame - born >= self.min_cycle_frames
+        """Seeds may divide from their second frame (they can be anywhere in their cycle);
+        daughters wait ``min_cycle_frames``. No track divides on the frame it starts."""
+        return frame > born and (not has_parent or frame - born >= self.min_cycle_frames)
 
     def __post_init__(self) -> None:
         if not 0 < self.new_cell_iou <= 1 or not 0 < self.daughter_fraction < 0.5 or self.absent_frames < 1:

@@ -54,10 +54,30 @@ def merge_results(frame: int, results: list[FrameResult], roi) -> FrameResult:
     )
 
 
+def with_erased(result: FrameResult, ids) -> FrameResult:
+    """``result`` plus empty masks for ``ids``: writing it erases those objects from the frame."""
+    ids = [int(i) for i in ids if i not in result.object_ids]
+    if not ids:
+        return result
+    empty = np.zeros((len(ids), *result.masks.shape[1:]), bool)
+    return FrameResult(
+        result.frame,
+        [*result.object_ids, *ids],
+        np.concatenate([result.masks, empty]),
+        np.concatenate([result.scores, np.full(len(ids), -np.inf, np.float32)]),
+        result.roi,
+    )
+
+
 class PopulationTracker:
     """Seeds many objects, then tracks them forward with their lineage.
 
     ``detect(frame) -> label image`` (full frame) finds cells on re-detection frames.
+    ``lineage`` continues an earlier lineage (a correction of a finished run).
+
+    A run is :meth:`step` over consecutive frames (:meth:`run`). Cells join it three ways,
+    each on its own frame: seeds (:meth:`add_seeds`), objects already prompted in the
+    session (:meth:`add_prompted`, from their earliest prompted frame) and re-detection.
     """
 
     def __init__(
@@ -66,62 +86,100 @@ class PopulationTracker:
         *,
         detect: Callable[[int], np.ndarray] | None = None,
         options: PopulationOptions | None = None,
+        lineage: Lineage | None = None,
     ) -> None:
         self.session, self.detect = session, detect
         self.options = options or PopulationOptions()
-        self.lineage = Lineage()
+        self.lineage = lineage if lineage is not None else Lineage()
         self.absences = Absences(self.options.rules)
         self.active: list[int] = []
         self._areas: dict[int, int] = {}  # object -> mask area on its last present frame
         self._areas_before: dict[int, int] = {}
+        self._seeds: dict[int, Seeds] = {}  # frame -> seeds (ROI coordinates) starting there
+        self._prompted: dict[int, int] = {}  # prompted object -> the frame it joins on
+        self.erased: list[int] = []  # tracks a manual division dropped from its frame on
 
     @property
     def roi(self):
         return self.session.source.roi
 
     def _next_id(self) -> int:
-        return max([*self.lineage.tracks, *self.session.object_ids, 0]) + 1
+        waiting = [obj for seeds in self._seeds.values() for obj in seeds]
+        return max([*self.lineage.tracks, *self.session.object_ids, *waiting, 0]) + 1
+
+    def _begin(self, obj: int, frame: int, result: FrameResult) -> FrameResult:
+        """Bookkeeping of a track that starts on ``frame`` with ``result`` (its first mask)."""
+        self.active.append(obj)
+        self.absences.update(obj, frame, True)
+        self._areas[obj] = int(result.masks.sum()) if len(result.masks) else 0
+        return result
 
     def _start(self, obj: int, frame: int, mask: np.ndarray, parent: int = 0) -> FrameResult:
         """A new track whose mask prompt on ``frame`` is ``mask`` (ROI coordinates)."""
         full = np.zeros(self.session.source.full_frame_shape, bool)
         roi = self.roi
         full[roi.y0 : roi.y1, roi.x0 : roi.x1] = mask
-        result = self.session.add_mask(obj, frame, full)
         self.lineage.start(obj, frame, parent=parent)
-        self.active.append(obj)
-        self.absences.update(obj, frame, True)
-        self._areas[obj] = int(mask.sum())
-        return result
+        result = self.session.add_mask(obj, frame, full)
+        self.session.limit_object(obj, first=frame)
+        return self._begin(obj, frame, result)
 
-    def seed(self, frame: int, seeds: Seeds) -> FrameResult:
+    def add_seeds(self, frame: int, seeds: Seeds) -> None:
         """Every seed (full-frame masks) becomes an object on ``frame``; ids are kept."""
-        taken = sorted(set(seeds) & (set(self.lineage.tracks) | set(self.session.object_ids)))
+        waiting = {obj for pending in self._seeds.values() for obj in pending}
+        taken = sorted(set(seeds) & (set(self.lineage.tracks) | set(self.session.object_ids) | waiting))
         if taken:
             raise Sam2InputError(f"Seed ids {taken} are already objects; give the seeds other ids.")
-        roi, results = self.roi, []
+        roi = self.roi
+        parts = {}
         for obj, mask in sorted(seeds.items()):
             part = np.asarray(mask, bool)[roi.y0 : roi.y1, roi.x0 : roi.x1]
             if part.any():
-                results.append(self._start(int(obj), frame, part))
-        if not results:
+                parts[int(obj)] = part
+        if not parts:
             raise Sam2InputError("No seed lies inside the region: there is nothing to track.")
-        return merge_results(frame, results, roi)
+        self._seeds.setdefault(frame, {}).update(parts)
+
+    def add_prompted(self, objects=None) -> int:
+        """Objects prompted in the session (clicks, boxes) join as tracks from their earliest
+        prompted frame; returns the first frame a run must start on to include them all."""
+        prompts = self.session.prompts()
+        for obj in self.session.object_ids if objects is None else objects:
+            if prompts.get(obj) and obj not in self.lineage:
+                self._prompted[int(obj)] = min(prompts[obj])
+        return min(self._prompted.values(), default=len(self.session.source))
+
+    def seed(self, frame: int, seeds: Seeds) -> FrameResult:
+        """Seeds on ``frame`` and that frame's step; the run goes on with :meth:`track`."""
+        self.add_seeds(frame, seeds)
+        return self.step(frame)
 
     def track(self, *, start: int, last: int | None = None) -> Iterator[FrameResult]:
         """Frames ``start + 1`` to ``last`` (default: the end), one result each."""
+        yield from self.run(start + 1, last)
+
+    def run(self, first: int, last: int | None = None) -> Iterator[FrameResult]:
+        """Frames ``first`` to ``last`` (default: the end), one result each."""
         last = len(self.session.source) - 1 if last is None else last
-        for frame in range(start + 1, last + 1):
+        for frame in range(first, last + 1):
             yield self.step(frame)
 
     def step(self, frame: int) -> FrameResult:
         results: list[FrameResult] = []
         self._areas_before = dict(self._areas)
+        joining = sorted(o for o, first in self._prompted.items() if first <= frame)
+        for obj in joining:
+            del self._prompted[obj]
+            self.lineage.start(obj, frame)
+            self.active.append(obj)
         if self.active:
             ids = list(self.active)
             [tracked] = list(self.session.propagate("forward", objects=ids, start=frame, frame_range=(frame, frame)))
             results.append(self._events(frame, tracked))
-        if self.detect is not None and self.options.redetects(frame):
+        seeds = self._seeds.pop(frame, None)
+        if seeds:
+            results += [self._start(obj, frame, mask) for obj, mask in seeds.items()]
+        elif self.detect is not None and self.options.redetects(frame):
             results += self._redetect(frame, merge_results(frame, results, self.roi))
         merged = merge_results(frame, results, self.roi)
         over = [i for i, o in enumerate(merged.object_ids) if self.lineage.tracks[o].last < frame]
@@ -130,6 +188,32 @@ class PopulationTracker:
         keep = [i for i in range(len(merged.object_ids)) if i not in over]  # mothers that divided here
         ids = [merged.object_ids[i] for i in keep]
         return FrameResult(frame, ids, merged.masks[keep], merged.scores[keep], merged.roi)
+
+    def divide(self, mother: int, frame: int, daughters) -> FrameResult:
+        """The user marks a division: ``mother`` ends before ``frame``, and two daughters start
+        there, each from its own clicks (``daughters``: two lists of points, full-frame
+        ``(y, x)``). The mother's earlier descendants are dropped. Returns ``frame``'s result,
+        which erases the mother and those descendants there; :attr:`erased` names them for
+        later frames (:func:`with_erased`)."""
+        if len(daughters) != 2 or not all(daughters):
+            raise Sam2InputError("A division needs one click on each of the two daughters.")
+        ids = (self._next_id(), self._next_id() + 1)
+        gone = [mother, *self.lineage.descendants(mother)]
+        self.lineage.divide(mother, frame, ids)  # checks the frame before anything changes
+        self.erased = gone
+        for obj in gone:
+            if obj in self.active:
+                self.active.remove(obj)
+            if obj != mother and obj in self.session.object_ids:
+                self.session.remove_object(obj)
+        if mother in self.session.object_ids:
+            self.session.limit_object(mother, last=frame - 1)
+        results = []
+        for obj, points in zip(ids, daughters):
+            self.session.add_object(obj)
+            self.session.limit_object(obj, first=frame)
+            results.append(self._begin(obj, frame, self.session.add_points(obj, frame, points)))
+        return with_erased(merge_results(frame, results, self.roi), gone)
 
     def _events(self, frame: int, tracked: FrameResult) -> FrameResult:
         """Ends and divisions from the tracked masks; returns what stays of ``tracked``."""
@@ -150,6 +234,7 @@ class PopulationTracker:
             if ended_at is not None:
                 self.lineage.end(obj, ended_at)
                 self.active.remove(obj)
+                self.session.limit_object(obj, last=ended_at)
         kept = FrameResult(
             frame, [tracked.object_ids[i] for i in keep], tracked.masks[keep], tracked.scores[keep], tracked.roi
         )
@@ -164,6 +249,7 @@ class PopulationTracker:
     def _divide(self, mother: int, frame: int, parts) -> list[FrameResult]:
         self.lineage.end(mother, frame - 1)
         self.active.remove(mother)
+        self.session.limit_object(mother, last=frame - 1)
         return [self._start(self._next_id(), frame, part, parent=mother) for part in parts]
 
     def _redetect(self, frame: int, current: FrameResult) -> list[FrameResult]:

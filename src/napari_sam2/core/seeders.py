@@ -24,6 +24,11 @@ def seeds_as_labels(seeds: Seeds, shape: tuple[int, int], dtype=np.int32) -> np.
     return labels
 
 
+def renumbered(seeds: Seeds, first_id: int) -> Seeds:
+    """The same seeds with ids ``first_id``, ``first_id + 1``, ... in their order."""
+    return {first_id + k: mask for k, (_, mask) in enumerate(sorted(seeds.items()))}
+
+
 def full_frame_grayscale(source, frame: int) -> np.ndarray:
     """Frame ``frame`` of a FrameSource as one full-frame grayscale image (zero outside its region)."""
     crop = np.asarray(source.read(frame), dtype=np.float32)

@@ -136,6 +136,11 @@ class FrameResult:
 class _TrackedObject:
     state: Any  # transformers Sam2VideoInferenceSession holding this object alone
     prompts: dict[int, FramePrompts] = field(default_factory=dict)
+    span: tuple[int | None, int | None] = (None, None)  # first and last frame it may exist on
+
+    def exists_on(self, frame: int) -> bool:
+        first, last = self.span
+        return (first is None or frame >= first) and (last is None or frame <= last)
 
 
 class TrackingSession:
@@ -278,6 +283,19 @@ class TrackingSession:
         if obj_id not in self._objects:
             self._objects[obj_id] = _TrackedObject(state=self._new_state(obj_id))
         return obj_id
+
+    def limit_object(self, obj_id: int, *, first: int | None = None, last: int | None = None) -> None:
+        """``obj_id`` exists only from ``first`` to ``last`` (a daughter born on ``first``, a
+        mother that divided after ``last``): propagation leaves it out of other frames and
+        what was tracked there is released. ``None`` leaves that end as it is."""
+        obj = self._objects[obj_id]
+        old_first, old_last = obj.span
+        obj.span = (old_first if first is None else int(first), old_last if last is None else int(last))
+        outputs = obj.state.output_dict_per_obj[0]["non_cond_frame_outputs"]
+        tracked = obj.state.frames_tracked_per_obj[0]
+        for frame in [f for f in list(outputs.keys()) if not obj.exists_on(f)]:
+            del outputs[frame]
+            tracked.pop(frame, None)
 
     def remove_object(self, obj_id: int) -> None:
         obj = self._objects.pop(obj_id, None)
@@ -595,6 +613,7 @@ class TrackingSession:
     def _track_frame(self, ids: list[int], frame: int, reverse: bool) -> FrameResult:
         import torch
 
+        ids = [o for o in ids if self._objects[o].exists_on(frame)]
         outs = []
         for obj_id in ids:
             state, model = self._objects[obj_id].state, self.loaded.model
@@ -664,6 +683,8 @@ class TrackingSession:
         import torch
 
         h, w = self.source.frame_shape
+        if not ids:
+            return FrameResult(frame, [], np.zeros((0, h, w), bool), np.zeros(0, np.float32), self.source.roi)
         logits = torch.cat([o.pred_masks.float() for o in outs], dim=0)
         masks = self.loaded.processor.post_process_masks([logits.cpu()], original_sizes=[[h, w]], binarize=False)[0]
         scores = torch.cat([o.object_score_logits.float().reshape(-1) for o in outs]).cpu().numpy()

@@ -65,6 +65,9 @@ def test_bad_seeds_and_options_are_one_line_before_the_model_loads(stack, tmp_pa
     tifffile.imwrite(tmp_path / "float.tif", np.ones(shape[1:], np.float32))
     tifffile.imwrite(tmp_path / "small.tif", np.ones((10, 10), np.uint16))
     tifffile.imwrite(tmp_path / "empty.tif", np.zeros(shape[1:], np.uint16))
+    one = np.zeros(shape[1:], np.uint16)
+    one[10:30, 10:30] = 1
+    tifffile.imwrite(tmp_path / "one.tif", one)
     (tmp_path / "taken").mkdir()
     out = ["--out", tmp_path / "l.tif"]
     cases = [
@@ -78,7 +81,8 @@ def test_bad_seeds_and_options_are_one_line_before_the_model_loads(stack, tmp_pa
         (["--seeds", "threshold", "--ctc", tmp_path / "taken"], "exists already"),
         (["--seeds", "threshold", "--geff", tmp_path / "no" / "g.geff"], "does not exist"),
         (["--ctc", tmp_path / "new", "--prompts", tmp_path / "timelapse_prompts.csv"], "give --seeds too"),
-        (["--seeds", "threshold", "--prompts", tmp_path / "timelapse_prompts.csv"], "cannot be combined"),
+        (["--seeds", tmp_path / "one.tif", "--prompts", tmp_path / "timelapse_prompts.csv"], "uses ids [1]"),
+        (["--seeds", "threshold", "--prompts", tmp_path / "missing.csv"], "missing.csv"),
     ]
     for options, message in cases:
         code, err = _track(capfd, stack, *options, *out)
@@ -91,3 +95,22 @@ def test_sam_seeds_that_find_nothing_say_so_and_leave_no_file(stack, tmp_path, r
     code, err = _track(capfd, stack, "--seeds", "sam", "--out", tmp_path / "l.tif", "--model", reduced_model_dir)
     assert code == 2 and err[-1] == "napari-sam2: error: SAM 2 found no cell on frame 0 (--seeds sam)."
     assert not list(tmp_path.glob("l.*")) and not list(tmp_path.glob(".l.*"))
+
+
+def test_prompted_objects_join_the_population_on_their_first_prompted_frame(stack, tmp_path, reduced_model_dir, capfd):
+    """Seeds on frame 4, two clicked cells on frame 3 (the sample's prompts): the run starts
+    on frame 3 with the clicked cells, the seeds join on frame 4, and threshold seeds are
+    numbered above the clicked ids."""
+    code, _ = _track(
+        capfd, stack, "--seeds", "threshold", "--seed-frame", "4", "--prompts", tmp_path / "timelapse_prompts.csv",
+        "--out", tmp_path / "l.tif", "--model", reduced_model_dir,
+    )  # fmt: skip
+    assert code == 0
+    labels = tifffile.imread(tmp_path / "l.tif")
+    sidecar = json.loads((tmp_path / "l.json").read_text())
+    tracks = {row["id"]: row for row in sidecar["lineage"]}
+    assert tracks[1]["first"] == tracks[2]["first"] == 3  # the clicks are on the middle frame
+    seeded = [t for t in tracks.values() if t["id"] > 2 and not t["parent"]]
+    assert seeded and all(t["first"] == 4 for t in seeded)
+    assert not labels[:3].any() and set(np.unique(labels[3])) - {0} <= {1, 2}
+    assert sidecar["complete"] is True and sidecar["frames_done"] == [3, 4, 5]

@@ -8,8 +8,10 @@ the labels written (checked through the CTC split, which py-ctcmetrics validates
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_sam2.core.ctc import ctc_tracks
+from napari_sam2.core.errors import Sam2InputError
 from napari_sam2.core.frames import FrameSource
 from napari_sam2.core.labels import merge_result
 from napari_sam2.core.lineage import Lineage
@@ -18,7 +20,7 @@ from napari_sam2.core.population import PopulationOptions, PopulationTracker
 from napari_sam2.core.sample import make_timelapse
 from napari_sam2.core.seeders import threshold_seeds
 from napari_sam2.core.session import TrackingSession
-from tests.helpers import assert_meaningful, counting_encoder
+from tests.helpers import assert_differs, assert_meaningful, counting_encoder
 
 
 def run(tracker: PopulationTracker, seeds, n: int) -> np.ndarray:
@@ -105,3 +107,50 @@ def test_segment_everything_runs_the_encoder_once_and_its_masks_follow_the_image
     assert all((first[i] == again[i]).all() for i in first)
     flipped = segment_everything(session, 1, loose)
     assert_differs(np.sum([m for m in first.values()], axis=0) > 0, np.sum([m for m in flipped.values()], axis=0) > 0)
+
+
+def test_a_division_marked_by_hand_tracks_two_daughters_from_their_clicks(reduced_model):
+    """The napari correction, in the core: a finished run's lineage is continued by a new
+    tracker; the mother ends before the frame, each daughter starts from one click there."""
+    from napari_sam2.core.population import with_erased
+    from napari_sam2.core.session import Point
+
+    stack, _ = make_timelapse(6)
+    seeds = threshold_seeds(stack[0])
+    session = TrackingSession(reduced_model, FrameSource(stack))
+    first = PopulationTracker(session, options=PopulationOptions(divisions=False))
+    labels = run(first, seeds, 6)
+    mother = max(seeds, key=lambda o: (labels[3] == o).sum())
+    ys, xs = np.nonzero(labels[3] == mother)
+    cy, width = ys.mean(), xs.max() - xs.min()
+    clicks = [[Point(cy, xs.min() + 0.25 * width)], [Point(cy, xs.max() - 0.25 * width)]]
+
+    again = PopulationTracker(session, lineage=first.lineage.copy(), options=PopulationOptions(divisions=False))
+    written = [again.divide(mother, 3, clicks)]
+    written += [with_erased(result, again.erased) for result in again.run(4)]
+    assert [r.frame for r in written] == [3, 4, 5]
+    for result in written:
+        merge_result(labels[result.frame], result)
+
+    daughters = again.lineage.children(mother)
+    assert len(daughters) == 2 and again.lineage.tracks[mother].last == 2
+    assert not (labels[3:] == mother).any() and (labels[2] == mother).any()
+    a, b = (labels[3] == d for d in daughters)
+    assert a.any() and b.any()
+    assert_differs(a, b)  # two clicks, two masks
+    assert set(again.active) <= set(daughters)  # the other cells were not tracked again
+    assert len(written[1].object_ids) - len(again.erased) <= 2
+    with pytest.raises(Sam2InputError, match="tracked on frames"):
+        again.divide(mother, 5, clicks)  # she ended on frame 2: no second division on frame 5
+
+
+def test_an_object_ends_on_its_last_frame_for_any_later_propagation(reduced_model):
+    stack, prompts = make_timelapse(6)
+    session = TrackingSession(reduced_model, FrameSource(stack))
+    session.add_points(1, 0, [(float(prompts[0].y), float(prompts[0].x))])
+    session.add_points(2, 0, [(float(prompts[1].y), float(prompts[1].x))])
+    list(session.propagate("forward"))
+    session.limit_object(1, last=2)
+    later = {r.frame: r.object_ids for r in session.propagate("forward")}
+    assert later == {0: [1, 2], 1: [1, 2], 2: [1, 2], 3: [2], 4: [2], 5: [2]}
+    assert 4 not in session._objects[1].state.output_dict_per_obj[0]["non_cond_frame_outputs"]

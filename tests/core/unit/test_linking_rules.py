@@ -78,3 +78,13 @@ def test_lineage_agrees_with_labels_and_names_what_disagrees():
     with pytest.raises(Sam2InputError, match="exists already"):
         lineage.start(2, 4)
     assert Lineage.from_dict(lineage.as_dict()).as_dict() == lineage.as_dict()
+
+
+def test_rule_no_track_divides_on_the_frame_it_starts():
+    """A cell joining the run (a click, a seed) on frame 3 may not divide on frame 3: her
+    track would end before it began."""
+    rules = LinkingRules()
+    assert not rules.may_divide(3, 3, has_parent=False)
+    assert rules.may_divide(3, 4, has_parent=False)  # a seed may be anywhere in her cycle
+    assert not rules.may_divide(3, 4, has_parent=True)  # a daughter waits a cell cycle
+    assert rules.may_divide(3, 3 + rules.min_cycle_frames, has_parent=True)
