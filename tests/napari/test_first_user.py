@@ -57,3 +57,36 @@ def test_demo_click_propagate_and_undo_in_a_real_window_with_a_lazily_loaded_mod
     assert found["alone_note"].startswith(f"Tracking object {second} alone"), found["alone_note"]
     assert found["second_object_frames"] == 21 and found["first_object_unchanged"]
     assert found["object_list"] == [f"object {first}", f"object {second}"]
+
+
+POPULATION = Path(__file__).with_name("population_session.py")
+
+
+def test_every_cell_seeded_tracked_divided_by_hand_and_undone_in_a_real_window(reduced_model_dir):
+    """The 'All cells' workflow as a user drives it: Preview seeds, Track all cells (the model
+    loads then), a cell picked in the object list, Divide… and two canvas clicks, Ctrl-Z."""
+    env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM2_ALLOW_TRITON"}
+    result = subprocess.run(
+        [sys.executable, "-X", "faulthandler", str(POPULATION), str(reduced_model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, (
+        f"the window crashed or failed (status {result.returncode}):\n{result.stderr[-3000:]}"
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("FINDINGS "))
+    found = json.loads(line.removeprefix("FINDINGS "))
+    assert found["model_loaded_before_run"] is False
+    assert found["seeds"].endswith("seeds on this frame: Track all cells follows them")
+    assert found["frames_labelled"] == 15 and found["tracks_layer_points"] > 0
+    assert found["selected"] and found["pick_first"].endswith("on frame 5.")
+    assert found["pick_second"] == "Now click the second daughter on frame 5."
+    assert found["daughters"] == 2 and found["mother_last"] == 4
+    assert all(pixels > 0 for pixels in found["daughters_on_frame_5"])  # each click gave a mask
+    assert all(found["graph"][str(d)] == [found["mother"]] for d in found["daughter_ids"])  # the Tracks layer
+    assert found["note"].startswith("Cell ") and "divides on frame 5: tracking its daughters" in found["note"]
+    assert found["after_undo_mother_last"] == 14 and found["after_undo_graph"] == 0
+    assert found["after_undo_daughter_pixels"] == 0
+    assert found["after_redo_daughters"] == found["daughter_ids"]

@@ -30,11 +30,12 @@ def test_labels_history_accepts_one_item_of_box_atoms():
     assert (layer.data == 7).sum() == 27
 
 
-def test_an_undone_run_leaves_the_undo_history_by_identity():
-    """RunWriter.valid_runs tells an undone run by its item's absence from _undo_history."""
+def test_an_undone_run_leaves_the_undo_history_and_a_redone_one_comes_back_with_its_atoms():
+    """RunWriter.valid_runs and the lineage's versions tell an undone run by its item's
+    absence from _undo_history; napari's redo puts back a new list of the same atoms."""
     from napari.layers import Labels
 
-    from napari_sam2.plugin._run_history import RunHistory
+    from napari_sam2.plugin._run_history import RunHistory, in_undo_history, undo_history
 
     layer = Labels(np.zeros((2, 10, 10), np.uint16))
     history = RunHistory(layer)
@@ -45,3 +46,7 @@ def test_an_undone_run_leaves_the_undo_history_by_identity():
     assert any(entry is item for entry in layer._undo_history)
     layer.undo()
     assert not any(entry is item for entry in layer._undo_history)
+    assert not in_undo_history(item, undo_history(layer))
+    layer.redo()
+    assert in_undo_history(item, undo_history(layer))
+    assert not any(entry is item for entry in layer._undo_history)  # why identity of the list is not enough

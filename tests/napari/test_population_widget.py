@@ -97,3 +97,157 @@ def test_sam_seeds_are_found_on_the_worker_and_shown(widget, qtbot, monkeypatch)
     qtbot.waitUntil(lambda: widget.controller.idle and "SAM 2 seeds" in viewer.layers, timeout=60_000)
     n = len(np.unique(viewer.layers["SAM 2 seeds"].data)) - 1
     assert n >= 1 and panel.found.text().startswith(f"{n} seeds")
+
+
+def _track_all_cells(widget, qtbot, frames=""):
+    """Preview the seeds on frame 0 and track all cells, divisions off (random weights
+    fragment masks: the run's lineage stays flat, so a test knows what to expect)."""
+    panel = widget.population_panel
+    widget.viewer.dims.set_current_step(0, 0)
+    panel.divisions.setChecked(False)
+    panel.redetect_frames.setText(frames)
+    panel.preview_button.click()
+    panel.track_button.click()
+    qtbot.waitUntil(lambda: widget.controller.idle, timeout=120_000)
+
+
+def _select(widget, obj):
+    panel = widget.objects_panel.list
+    row = next(i for i in range(panel.count()) if panel.item(i).data(256) == obj)  # Qt.UserRole
+    panel.setCurrentRow(row)
+    assert widget.controller.objects.selected == obj
+
+
+def test_a_division_marked_by_hand_is_one_undo_step_and_the_tracks_layer_follows_undo(widget, qtbot):
+    controller, panel, viewer = widget.controller, widget.population_panel, widget.viewer
+    _track_all_cells(widget, qtbot)
+    labels = controller.labels_layer
+    mother = max(controller.population.lineage.tracks, key=lambda o: (labels.data[3] == o).sum())
+    before_labels = np.array(labels.data)
+    tracks_before = viewer.layers["SAM 2 tracks"].data.copy()
+    _select(widget, mother)
+    viewer.dims.set_current_step(0, 3)
+    panel.divide_button.click()
+    assert panel.pick.text().startswith(f"Click the first daughter of object {mother} on frame 3")
+    ys, xs = np.nonzero(labels.data[3] == mother)
+    controller.add_click([3, ys.mean(), xs.min() + 2])  # the path of a canvas click
+    assert panel.pick.text() == "Now click the second daughter on frame 3."
+    assert len(controller.points_layer.data) == 0  # daughters are not prompts
+    controller.add_click([3, ys.mean(), xs.max() - 2])
+    assert panel.pick.text() == "" and not panel.cancel_pick_button.isEnabled()
+    qtbot.waitUntil(lambda: controller.idle, timeout=120_000)
+    lineage = controller.population.lineage
+    daughters = lineage.children(mother)
+    assert len(daughters) == 2 and lineage.tracks[mother].last == 2
+    assert not (labels.data[3:] == mother).any() and (labels.data[:3] == mother).any()
+    assert all((labels.data[3] == d).any() for d in daughters)
+    assert widget.run_panel.note.text().startswith(f"Cell {mother} divides on frame 3")
+    graph = viewer.layers["SAM 2 tracks"].graph
+    assert all(graph[d] == [mother] for d in daughters)
+    assert any(
+        f"daughter of object {mother}" in widget.objects_panel.list.item(i).text()
+        for i in range(widget.objects_panel.list.count())
+    )
+
+    labels.undo()  # Ctrl-Z: the division, as one step; the lineage and the Tracks layer follow
+    assert (np.asarray(labels.data) == before_labels).all()
+    assert controller.population.lineage.tracks[mother].last == 5 and not set(daughters) & set(
+        controller.population.lineage.tracks
+    )
+    assert not viewer.layers["SAM 2 tracks"].graph and len(viewer.layers["SAM 2 tracks"].data) == len(tracks_before)
+    assert not set(daughters) & {o for o, _ in controller.objects.items()}
+    qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
+    session = controller.owner.peek_session()  # the worker's session followed: no daughters, the mother lives on
+    assert not set(daughters) & set(session.object_ids) and session._objects[mother].exists_on(5)
+    labels.redo()
+    assert controller.population.lineage.children(mother) == daughters
+    labels.selected_label = daughters[0]  # napari's label picker selects the cell in the tracker too
+    assert controller.objects.selected == daughters[0]
+
+
+def test_undo_division_and_join_are_label_edits_the_ctc_validator_accepts(widget, qtbot, tmp_path, monkeypatch):
+    from ctc_metrics.scripts.validate import validate_sequence
+
+    controller, panel, viewer = widget.controller, widget.population_panel, widget.viewer
+    _track_all_cells(widget, qtbot)
+    labels = controller.labels_layer
+    mother = max(controller.population.lineage.tracks, key=lambda o: (labels.data[3] == o).sum())
+    _select(widget, mother)
+    viewer.dims.set_current_step(0, 3)
+    ys, xs = np.nonzero(labels.data[3] == mother)
+    panel.divide_button.click()
+    controller.add_click([3, ys.mean(), xs.min() + 2])
+    controller.add_click([3, ys.mean(), xs.max() - 2])
+    qtbot.waitUntil(lambda: controller.idle, timeout=120_000)
+    first, second = controller.population.lineage.children(mother)
+    after_division = np.array(labels.data)
+
+    _select(widget, second)  # from a daughter: the division did not happen
+    panel.undo_division_button.click()
+    lineage = controller.population.lineage
+    assert lineage.children(mother) == [] and lineage.tracks[mother].last == 5
+    daughters_pixels = np.isin(after_division[3:], [first, second])
+    assert (np.asarray(labels.data)[3:][daughters_pixels] == mother).all()
+    labels.undo()
+    assert (np.asarray(labels.data) == after_division).all()
+    assert controller.population.lineage.children(mother) == [first, second]
+
+    _select(widget, mother)  # the mother continues as the first daughter; the second has no parent
+    panel.join_button.click()
+    assert "click the cell that continues" in panel.pick.text()
+    viewer.dims.set_current_step(0, 4)
+    fy, fx = np.nonzero(labels.data[4] == first)
+    controller.add_click([4, fy[len(fy) // 2], fx[len(fx) // 2]])  # a pixel of the first daughter
+    lineage = controller.population.lineage
+    assert first not in lineage.tracks and lineage.tracks[mother].last == 5 and lineage.tracks[second].parent == 0
+    assert not (np.asarray(labels.data) == first).any()
+    assert lineage.check_against(np.asarray(labels.data)) == []
+    monkeypatch.setattr(
+        "napari_sam2.widgets._population_panel.QFileDialog.getSaveFileName", lambda *a, **k: (str(tmp_path / "r"), "")
+    )
+    panel._on_ctc()
+    assert validate_sequence(str(tmp_path / "r"), threads=1)["Valid"] == 1
+
+
+def test_corrections_refused_in_one_line(widget, qtbot, monkeypatch):
+    controller, panel, viewer = widget.controller, widget.population_panel, widget.viewer
+    errors = []
+    monkeypatch.setattr("napari_sam2.widgets._common.notify", lambda m, error=False: errors.append(m))
+    _track_all_cells(widget, qtbot)
+    cell = min(controller.population.lineage.tracks)
+    _select(widget, cell)
+    viewer.dims.set_current_step(0, 0)
+    panel.divide_button.click()  # a cell cannot divide on the frame it starts
+    panel.undo_division_button.click()  # she never divided
+    panel.redetect_frames.setText("three")
+    panel.track_button.click()
+    assert errors == [
+        f"Cell {cell} is tracked on frames 0–5: a division must be on a later frame than its first, up to 6.",
+        f"Cell {cell} has neither a mother nor daughters: there is no division to undo.",
+        "'three' is not a list of frame numbers (for example: 12, 30).",
+    ]
+    assert panel.pick.text() == ""
+
+
+def test_new_cells_are_found_in_the_seed_labels_layer_on_the_frames_named(widget, qtbot):
+    """Seeds from a Labels layer with a plane per frame (say, stardist run on every frame):
+    re-detection reads the same layer, on the frames typed in the panel."""
+    from napari_sam2.core.seeders import threshold_seeds
+
+    controller, panel, viewer = widget.controller, widget.population_panel, widget.viewer
+    stack = viewer.layers["cells"].data
+    planes = np.zeros(stack.shape, np.uint16)
+    for t in range(len(stack)):
+        for obj, mask in threshold_seeds(stack[t].astype(np.float32)).items():
+            planes[t][mask] = obj
+    planes[4, 125:150, 10:35] = 99  # a cell that enters on frame 4, where no tracked cell is
+    viewer.add_labels(planes, name="nuclei")
+    panel.refresh()
+    panel.seeder.setCurrentText("nuclei")
+    panel.redetect_frames.setText("4")
+    _track_all_cells(widget, qtbot, frames="4")
+    lineage = controller.population.lineage
+    assert set(lineage.tracks) >= {int(i) for i in np.unique(planes[0]) if i}  # the seeds' ids kept
+    newcomers = {t.id for t in lineage.tracks.values() if t.first == 4 and not t.parent}
+    corner = controller.labels_layer.data[:, 125:150, 10:35]
+    assert newcomers & set(np.unique(corner[4])) and not newcomers & set(np.unique(corner[:4]))

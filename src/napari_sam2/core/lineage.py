@@ -51,6 +51,17 @@ class Relabel:
         return out
 
 
+def label_centres(plane: np.ndarray) -> dict[int, tuple[float, float]]:
+    """``id -> (y, x)``: the centre of each label of a 2-D plane (napari's Tracks points)."""
+    from scipy import ndimage
+
+    ids = [int(i) for i in np.unique(plane) if i]
+    if not ids:
+        return {}
+    found = ndimage.center_of_mass(np.ones(plane.shape, np.float32), plane, ids)
+    return {i: (float(y), float(x)) for i, (y, x) in zip(ids, found)}
+
+
 class Lineage:
     """Tracks by id. Frames are added as they are tracked; ``end`` closes a track."""
 

@@ -9,6 +9,8 @@
   without losing napari's history, progress, quality flags.
 * **Frames are encoded ahead** whenever the worker is idle, so clicks and propagation skip
   the image encoder.
+* **Populations** are seeded, tracked and exported through :class:`PopulationView`; their
+  lineage is corrected through :class:`LineageEditor`, and follows the labels' undo.
 * **Widgets** connect to :attr:`events` and use the methods of :class:`~._api.TrackerApi`.
 """
 
@@ -26,6 +28,7 @@ from . import _actions
 from ._api import TrackerEvents
 from ._layer_source import world_axis
 from ._layers import LayerBinding
+from ._lineage_edits import DivisionRequest, LineageEditor
 from ._messages import (
     Inbox,
     TaskEnded,
@@ -36,6 +39,7 @@ from ._objects import ObjectRegistry
 from ._population import EVERYTHING, PopulationView
 from ._prompt_sync import PromptSync
 from ._replies import WorkerReplies
+from ._run_history import undo_history
 from ._run_writer import RunWriter
 from ._serial_worker import SerialWorker, Task
 from ._session_owner import PropagateRequest, SessionOwner
@@ -55,6 +59,8 @@ class TrackerController:
         self.owner = SessionOwner(loader or ModelLoader())
         self.prompts = PromptSync()
         self.population = PopulationView(self.binding)
+        self.editor = LineageEditor(self.binding, self.population, self.objects.name)
+        self._watched = None  # the Labels layer whose undo the lineage follows
         self.loaded = None  # the main thread's copy, from ModelLoaded
         self.record = None  # model and input of the current session, from SessionOpened
         self.runs: list[dict] = []  # direction, start and range of each run, for provenance
@@ -97,6 +103,7 @@ class TrackerController:
         """Track in ``layer`` (a stack, or a 2-D image as one frame) along ``frame_axis``."""
         if self.binding.bind_image(layer, frame_axis):
             self.objects.clear()
+        self._watch_labels()
         self._adopt_objects()
         self._new_session()
         self.events.image.emit(self.binding.frame_count())
@@ -107,6 +114,7 @@ class TrackerController:
 
     def use_labels_layer(self, layer) -> None:
         self.binding.use_labels(layer)
+        self._watch_labels()
 
     def recover_layers(self) -> list[str]:
         """After the user deleted layers: returns the names of the prompt layers recreated
@@ -115,6 +123,7 @@ class TrackerController:
         if image_gone:
             self._jobs.cancel()
             self._new_session()
+        self._watch_labels()
         self.binding.colour_points(self.colour)
         return recreated
 
@@ -227,6 +236,9 @@ class TrackerController:
         if self.binding.points is None:
             raise Sam2InputError("Choose an image layer first.")
         self.binding.check_click(np.asarray(data_coords, dtype=float), self._roi)
+        if self.editor.picking:
+            self._take_pick(np.asarray(data_coords, dtype=float))
+            return True
         if self.objects.selected is None:
             self.add_object()
         self.binding.points.feature_defaults = {"object_id": self.objects.selected, "positive": positive}
@@ -294,18 +306,99 @@ class TrackerController:
         self.events.seeds.emit(found)
         return found
 
-    def track_all(self, *, redetect_every: int = 0, divisions: bool = True) -> None:
+    def track_all(self, *, redetect_every: int = 0, redetect_frames=(), divisions: bool = True) -> None:
         """Track every previewed seed forward from its frame, with new cells and divisions."""
         if self.propagating:
             notify("A propagation is already running.")
             return
         source = self.binding.source(self._roi)
-        request = self.population.request(source, redetect_every=redetect_every, divisions=divisions)
+        request = self.population.request(
+            source, redetect_every=redetect_every, redetect_frames=redetect_frames, divisions=divisions
+        )
         self.objects.ensure(sorted(request.seeds))
         self.writer.reserve_run()
         self.runs.append({"direction": "population", "start": request.frame, "redetect_every": redetect_every})
         self.population.start()
         self._submit(Task("propagate", functools.partial(self.owner.population_task, source, self.settings, request)))
+
+    # -- lineage corrections --------------------------------------------------------------------
+    def begin_division(self) -> None:
+        """The selected cell divides on this frame: the next two clicks are its daughters."""
+        self.events.pick.emit(self.editor.begin_division(self._selected_cell(), self.binding.current_frame()))
+
+    def begin_join(self) -> None:
+        """The next click picks the cell that continues the selected one."""
+        self.events.pick.emit(self.editor.begin_join(self._selected_cell()))
+
+    def cancel_pick(self) -> None:
+        self.editor.cancel()
+        self.events.pick.emit("")
+
+    def undo_division(self) -> None:
+        """The selected cell's division (as mother or daughter) did not happen: one undo step."""
+        before = set(self.population.lineage.tracks)
+        self.editor.undo_division(self._selected_cell())
+        self._lineage_changed(before)
+
+    def _selected_cell(self) -> int:
+        if self.propagating:
+            raise Sam2InputError("Wait for the run to end (or cancel it) before correcting the lineage.")
+        if self.objects.selected is None:
+            raise Sam2InputError("Select the cell in the object list first.")
+        return self.objects.selected
+
+    def _take_pick(self, coords) -> None:
+        before = set(self.population.lineage.tracks)
+        outcome = self.editor.take_click(coords, self.population.options())
+        if outcome is None:
+            self.events.pick.emit(f"Now click the second daughter on frame {self.editor.pick.frame}.")
+            return
+        self.events.pick.emit("")
+        if isinstance(outcome, DivisionRequest):
+            self.writer.reserve_run()
+            self.runs.append({"direction": "division", "start": outcome.frame, "mother": outcome.mother})
+            self.population.start(continuing=True)
+            task = functools.partial(self.owner.division_task, self.binding.source(self._roi), self.settings, outcome)
+            self._submit(Task("propagate", task))
+        else:
+            self._lineage_changed(before)
+
+    def _watch_labels(self) -> None:
+        labels = self.binding.labels
+        if labels is self._watched:
+            return
+        if self._watched is not None:
+            self._watched.events.set_data.disconnect(self._on_labels_set)
+            self._watched.events.selected_label.disconnect(self._on_label_picked)
+        self._watched = labels
+        if labels is not None:
+            labels.events.set_data.connect(self._on_labels_set)
+            labels.events.selected_label.connect(self._on_label_picked)
+
+    def _on_label_picked(self, event=None) -> None:
+        """A cell picked with napari's label picker (or its label chosen) is selected here too."""
+        obj = int(self.binding.labels.selected_label)
+        if obj in self.objects:
+            self.objects.select(obj)
+
+    def _on_labels_set(self, event=None) -> None:
+        """Labels replaced wholesale: after an undo or redo, the lineage follows."""
+        if self._closed or self.propagating or self.binding.labels is None:
+            return
+        before = set(self.population.lineage.tracks)
+        if self.population.follow_undo(undo_history(self.binding.labels)):
+            self._lineage_changed(before)
+
+    def _lineage_changed(self, before: set[int]) -> None:
+        """The lineage changed on the main thread: the objects, the session and the widgets follow."""
+        after = set(self.population.lineage.tracks)
+        in_layers = set(self.binding.object_ids_in_layers())
+        for obj in sorted(before - after - in_layers):
+            self.objects.remove(obj)
+        self.objects.ensure(sorted(after))
+        task = functools.partial(self.owner.lineage_task, self.population.lineage.as_dict())
+        self._jobs.submit(Task("edit", task))
+        self.events.lineage.emit()
 
     def cancel(self) -> None:
         """Stop the running task between frames; finished frames are kept."""
@@ -351,6 +444,10 @@ class TrackerController:
         self._closed = True
         self._inbox.close()
         self._jobs.cancel()
+        if self._watched is not None:
+            self._watched.events.set_data.disconnect(self._on_labels_set)
+            self._watched.events.selected_label.disconnect(self._on_label_picked)
+            self._watched = None
         self.binding.close()
 
     # -- the worker ------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ class RunPlanned:
     frames: int  # distinct frames this run writes
     resumed: int  # frames skipped because this run's objects already have them
     again: bool = False  # every object was up to date; the user asked to track them again
+    note: str = ""  # what the run does, when the plan above does not say it (a correction)
 
     def deliver(self, handler: MessageHandler) -> None:
         handler.on_run_planned(self)

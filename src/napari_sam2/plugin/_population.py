@@ -1,18 +1,24 @@
-"""The napari side of population tracking: seeds shown before a run, a Tracks layer that
-fills in as the run goes, and the lineage exported as CTC or GEFF.
+"""The napari side of population tracking: seeds shown before a run, the lineage and its
+versions, a Tracks layer that fills in as the run goes, and the CTC and GEFF exports.
 
-The run itself is a task of the session's owner (:meth:`SessionOwner.population_task`),
-written into the labels like any propagation (one undo step, cancel, progress).
+* **The run** is a task of the session's owner (:meth:`SessionOwner.population_task`),
+  written into the labels like any propagation (one undo step, cancel, progress).
+* **Re-detection follows the seeder**: the threshold seeder finds new cells by threshold, a
+  Labels layer with one plane per frame by its planes, SAM 2 by segmenting the frame again.
+* **The lineage follows undo.** Each run and each correction records the lineage it left
+  with its undo item; after Ctrl-Z or redo the lineage is the one of the newest record
+  still in the Labels layer's history, and the Tracks layer is rebuilt from the labels.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import Sam2InputError
-from ..core.lineage import Lineage
+from ..core.lineage import Lineage, label_centres
 from ..core.seeders import (
     Seeds,
     full_frame_grayscale,
@@ -21,24 +27,30 @@ from ..core.seeders import (
     threshold_detector,
     threshold_seeds,
 )
+from ._run_history import in_undo_history
 
 SEEDS_LAYER = "SAM 2 seeds"
 TRACKS_LAYER = "SAM 2 tracks"
 THRESHOLD = "threshold (bright nuclei)"
 EVERYTHING = "SAM 2 (segment everything)"
+TRACKS_REFRESH_S = 1.0  # during a run, the Tracks layer is redrawn at most this often
 
 
 class PopulationView:
-    """Main thread: the previewed seeds, the lineage copy and the Tracks layer."""
+    """Main thread: the previewed seeds, the lineage copy and its versions, the Tracks layer."""
 
     def __init__(self, binding) -> None:
         self.binding = binding
         self.seeds: Seeds | None = None
         self.seed_frame: int | None = None
+        self.seeder: str | None = None
         self.lineage = Lineage()
         self.running = False
-        self._centres: dict[tuple[int, int], tuple[float, float]] = {}  # (track, frame) -> (y, x)
         self.tracks_layer = None
+        self._centres: dict[int, dict[int, tuple[float, float]]] = {}  # frame -> track -> (y, x)
+        self._versions: list[tuple[list, list[dict]]] = []  # (undo item, lineage rows), oldest first
+        self._drawn_at = 0.0
+        self._options = None  # the last run's PopulationOptions
 
     def check_image(self) -> None:
         image = self.binding.image
@@ -47,23 +59,26 @@ class PopulationView:
         if image.ndim != 3 or self.binding.frame_axis != 0:
             raise Sam2InputError("Tracking all cells needs a time-lapse of shape (T, Y, X) propagated along T.")
 
+    # -- seeds ----------------------------------------------------------------------------------
     def preview(self, seeder: str, frame: int, source) -> int:
         """Find the seeds on ``frame`` and show them in a 2-D Labels layer; returns how many."""
         self.check_image()
-        viewer = self.binding.viewer
         if seeder == EVERYTHING:
             raise ValueError("SAM 2's seeds come from the worker: see TrackerController.preview_seeds")
         if seeder == THRESHOLD:
             seeds = threshold_seeds(full_frame_grayscale(source, frame))
         else:
-            if seeder not in viewer.layers:
-                raise Sam2InputError(f"There is no labels layer {seeder!r} to take seeds from.")
-            layer = viewer.layers[seeder]
+            layer = self._labels_layer(seeder)
             plane = np.asarray(layer.data[frame] if layer.ndim == 3 else layer.data)
             seeds = seeds_from_labels(plane, frame_shape=source.full_frame_shape)
-        return self.show(seeds, frame, source.full_frame_shape)
+        return self.show(seeds, frame, source.full_frame_shape, seeder)
 
-    def show(self, seeds: Seeds, frame: int, frame_shape) -> int:
+    def _labels_layer(self, name: str):
+        if name not in self.binding.viewer.layers:
+            raise Sam2InputError(f"There is no labels layer {name!r} to take seeds from.")
+        return self.binding.viewer.layers[name]
+
+    def show(self, seeds: Seeds, frame: int, frame_shape, seeder: str) -> int:
         """Show ``seeds`` in the 2-D *SAM 2 seeds* layer; they are what *Track all* follows."""
         if not seeds:
             raise Sam2InputError(f"No cell was found on frame {frame}.")
@@ -74,43 +89,125 @@ class PopulationView:
             viewer.layers[SEEDS_LAYER].data = preview
         else:
             viewer.add_labels(preview, name=SEEDS_LAYER, scale=image.scale[-2:], translate=image.translate[-2:])
-        self.seeds, self.seed_frame = seeds, frame
+        self.seeds, self.seed_frame, self.seeder = seeds, frame, seeder
         return len(seeds)
 
-    def request(self, source, *, redetect_every: int, divisions: bool):
-        """The worker's population task for the previewed seeds (re-detection by threshold)."""
+    def request(self, source, *, redetect_every: int, redetect_frames=(), divisions: bool):
+        """The worker's population task for the previewed seeds."""
         from ..core.population import PopulationOptions
         from ._session_owner import PopulationRequest
 
         self.check_image()
         if self.seeds is None:
             raise Sam2InputError("Preview the seeds first: they are the cells that will be tracked.")
-        detect = threshold_detector(source) if redetect_every else None
-        options = PopulationOptions(redetect_every=redetect_every, divisions=divisions)
+        n = len(source)
+        outside = [f for f in redetect_frames if not self.seed_frame < f < n]
+        if outside:
+            raise Sam2InputError(f"Frame {outside[0]} is not after the seed frame {self.seed_frame} and in the stack.")
+        options = PopulationOptions(
+            redetect_every=redetect_every, redetect_frames=tuple(redetect_frames), divisions=divisions
+        )
+        detect = self._detector(source) if redetect_every or redetect_frames else None
+        self._options = options
         return PopulationRequest(dict(self.seeds), self.seed_frame, options, detect)
 
-    def start(self) -> None:
-        self.running, self.lineage, self._centres = True, Lineage(), {}
+    def options(self):
+        """The last run's rules, for a correction's run (which finds no new cells)."""
+        from dataclasses import replace
 
-    def frame_tracked(self, result) -> None:
-        if not self.running:
-            return
-        roi = result.roi
-        for obj, mask in zip(result.object_ids, result.masks):
-            if mask.any():
-                ys, xs = np.nonzero(mask)
-                self._centres[(int(obj), result.frame)] = (float(ys.mean() + roi.y0), float(xs.mean() + roi.x0))
+        from ..core.population import PopulationOptions
+
+        return replace(self._options or PopulationOptions(), redetect_every=0, redetect_frames=())
+
+    def _detector(self, source):
+        """Re-detection by the seeder that found the seeds (SAM 2's runs on the worker)."""
+        if self.seeder == THRESHOLD:
+            return threshold_detector(source)
+        if self.seeder == EVERYTHING:
+            return EVERYTHING
+        layer = self._labels_layer(self.seeder)
+        if layer.ndim != 3 or layer.data.shape[0] != len(source):
+            raise Sam2InputError(
+                f"Labels layer {self.seeder!r} has no plane per frame: new cells cannot be found in it. "
+                "Set 'new cells every' to 0, or seed by threshold or SAM 2."
+            )
+        data = layer.data
+        return lambda frame: np.asarray(data[frame])
+
+    # -- a run and its lineage ------------------------------------------------------------------
+    def start(self, *, continuing: bool = False) -> None:
+        """A run begins: a new lineage, or (a correction) the current one continued."""
+        self.running = True
+        if not continuing:
+            self.lineage, self._centres = Lineage(), {}
+
+    def frame_tracked(self, frame: int) -> None:
+        """The labels of ``frame`` were just written: their centres for the Tracks layer."""
+        if self.running:
+            self._centres[frame] = label_centres(self._plane(frame))
 
     def lineage_updated(self, rows: list[dict]) -> None:
         self.lineage = Lineage.from_dict(rows)
+        if time.monotonic() - self._drawn_at >= TRACKS_REFRESH_S:
+            self._show_tracks()
+
+    def finished(self, item) -> None:
+        """The run ended; ``item`` is its undo item (None: it wrote nothing)."""
+        self.running = False
+        if item is not None:
+            self._versions.append((item, self.lineage.as_dict()))
         self._show_tracks()
 
-    def _show_tracks(self) -> None:
-        if not self._centres:
+    def edited(self, lineage: Lineage, item) -> None:
+        """A correction changed the lineage and, as the undo step ``item``, the labels."""
+        self.lineage = lineage
+        self._versions.append((item, lineage.as_dict()))
+        self._recentre()
+        self._show_tracks()
+
+    def follow_undo(self, history: list) -> bool:
+        """After an undo or redo: the lineage of the newest record still in ``history``.
+
+        Returns whether the lineage changed (the Tracks layer is then rebuilt)."""
+        if self.running or not self._versions:
+            return False
+        rows = next((rows for item, rows in reversed(self._versions) if in_undo_history(item, history)), [])
+        if rows == self.lineage.as_dict():
+            return False
+        self.lineage = Lineage.from_dict(rows)
+        self._recentre()
+        self._show_tracks()
+        return True
+
+    # -- the Tracks layer -----------------------------------------------------------------------
+    def _plane(self, frame: int) -> np.ndarray:
+        return np.asarray(self.binding.labels.data[self.binding.plane_index(frame)])
+
+    def _recentre(self) -> None:
+        if self.binding.labels is None:
+            self._centres = {}
             return
-        data = np.array([[obj, t, y, x] for (obj, t), (y, x) in sorted(self._centres.items())], dtype=float)
-        graph = {k: v for k, v in self.lineage.graph().items() if k in {int(i) for i in data[:, 0]}}
-        viewer, image = self.binding.viewer, self.binding.image
+        self._centres = {frame: label_centres(self._plane(frame)) for frame in range(self.binding.frame_count())}
+
+    def _show_tracks(self) -> None:
+        self._drawn_at = time.monotonic()
+        tracks = self.lineage.tracks
+        rows = [
+            [obj, frame, y, x]
+            for frame, centres in self._centres.items()
+            for obj, (y, x) in centres.items()
+            if obj in tracks and tracks[obj].first <= frame <= tracks[obj].last
+        ]
+        viewer = self.binding.viewer
+        if not rows:
+            if self.tracks_layer is not None and self.tracks_layer in viewer.layers:
+                viewer.layers.remove(self.tracks_layer)
+            self.tracks_layer = None
+            return
+        data = np.array(sorted(rows), dtype=float)
+        present = {int(i) for i in data[:, 0]}
+        graph = {k: v for k, v in self.lineage.graph().items() if k in present and v[0] in present}
+        image = self.binding.image
         if self.tracks_layer is None or self.tracks_layer not in viewer.layers:
             self.tracks_layer = viewer.add_tracks(
                 data, graph=graph, name=TRACKS_LAYER, scale=image.scale, translate=image.translate, tail_length=8
@@ -118,8 +215,10 @@ class PopulationView:
         else:
             self.tracks_layer.data = data
             self.tracks_layer.graph = graph
-        viewer.layers.selection.active = self.binding.points
+        if self.binding.points is not None:
+            viewer.layers.selection.active = self.binding.points
 
+    # -- exports --------------------------------------------------------------------------------
     def export_ctc(self, folder: Path) -> Path:
         from ..core.ctc import write_ctc
 

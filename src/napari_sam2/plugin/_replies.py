@@ -27,6 +27,7 @@ from ._messages import (
     TaskStarted,
 )
 from ._notify import notify, plain_error
+from ._population import EVERYTHING
 from ._run_writer import describe_plan
 
 if TYPE_CHECKING:
@@ -48,8 +49,9 @@ class WorkerReplies:
     def on_task_ended(self, message: TaskEnded) -> None:
         task = message.task
         if task.kind == "propagate":
-            self.tracker.population.running = False
             progress = self.tracker.writer.end("failed" if self.run_failed else "done")
+            if self.tracker.population.running:
+                self.tracker.population.finished(self.tracker.writer.last_item)
             if progress is not None:
                 self.tracker.events.progress.emit(progress)
             self.tracker.events.flags.emit(self.tracker.writer.flags)
@@ -84,8 +86,9 @@ class WorkerReplies:
         self.tracker.events.progress.emit(self.tracker.writer.planned(message))
 
     def on_frame_tracked(self, message: FrameTracked) -> None:
-        self.tracker.population.frame_tracked(message.result)
-        self.tracker.events.progress.emit(self.tracker.writer.frame_tracked(message))
+        progress = self.tracker.writer.frame_tracked(message)
+        self.tracker.population.frame_tracked(message.result.frame)
+        self.tracker.events.progress.emit(progress)
 
     def on_seeds(self, message: SeedsFound) -> None:
         self.tracker.events.status.emit(self.tracker.model_status)
@@ -94,7 +97,7 @@ class WorkerReplies:
             return
         self.tracker.events.seeds.emit(
             self.tracker.population.show(
-                message.seeds, message.frame, self.tracker.binding.source(self.tracker.roi).full_frame_shape
+                message.seeds, message.frame, self.tracker.binding.source(self.tracker.roi).full_frame_shape, EVERYTHING
             )
         )
 

@@ -6,6 +6,10 @@ arrive over many turns of the event loop. A :class:`RunHistory` instead records,
 frame written, the bounding box of what changed with its old and new values, and hands the
 whole run to the layer's undo queue as one item when the run ends, however it ends. napari
 replays such an atom as ``data[box] = values``.
+
+Whether a committed item is still in the layer (not undone) is asked with
+:func:`in_undo_history`: napari's redo puts back a new list holding the same atoms, so an
+item is known by its first atom, not by the list.
 """
 
 from __future__ import annotations
@@ -54,3 +58,17 @@ class RunHistory:
             layer._append_to_undo_history(item)
         self.atoms = []
         return item
+
+
+def undo_history(layer) -> list:
+    """The layer's undo history (private in napari; tests/napari/test_napari_contract.py)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return list(layer._undo_history)
+
+
+def in_undo_history(item: list, history: list) -> bool:
+    """True while ``item`` (from :meth:`RunHistory.commit`) is in ``history``: done, or redone."""
+    atom = item[0]
+    # Each undo or redo reverses an item's list; either end holds the first atom.
+    return any(entry and (entry[0] is atom or entry[-1] is atom) for entry in history)

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +21,7 @@ from ..core.quality import QualityFlag, quality_flags
 from ._layer_source import world_axis
 from ._messages import FrameTracked, Previewed, RunPlanned
 from ._paint_lock import PaintLock
-from ._run_history import RunHistory
+from ._run_history import RunHistory, in_undo_history, undo_history
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,9 @@ def describe_plan(plan: RunPlanned, name) -> str:
 
     def names(ids):
         return ", ".join(name(o) for o in ids)
+
+    if plan.note:
+        return plan.note
 
     if len(plan.objects) > 6:
         return f"Tracking {len(plan.objects)} objects" + (
@@ -98,10 +100,13 @@ class RunWriter:
         layer = self.binding.labels
         if layer is None:
             return frozenset()
-        with warnings.catch_warnings():  # private: see RunHistory.commit and the contract test
-            warnings.simplefilter("ignore", FutureWarning)
-            history = list(layer._undo_history)
-        return frozenset(run for run, item in self._runs.items() if any(entry is item for entry in history))
+        history = undo_history(layer)
+        return frozenset(run for run, item in self._runs.items() if in_undo_history(item, history))
+
+    @property
+    def last_item(self):
+        """The undo item of the run that ended last (None: it changed nothing)."""
+        return self._runs.get(self.run_id)
 
     # -- a run --------------------------------------------------------------------------------
     def reserve_run(self) -> int:
@@ -209,4 +214,7 @@ class RunWriter:
     def _keep_scores(self, result) -> None:
         per_frame = self.scores.setdefault(result.frame, {})
         for obj, score in zip(result.object_ids, result.scores):
-            per_frame[int(obj)] = float(score)
+            if np.isneginf(score):  # erased there (a mother after her division), not lost
+                per_frame.pop(int(obj), None)
+            else:
+                per_frame[int(obj)] = float(score)

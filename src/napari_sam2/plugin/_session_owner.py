@@ -34,6 +34,7 @@ from ._messages import (
     SessionOpened,
     Status,
 )
+from ._population import EVERYTHING
 from ._settings import TrackerSettings
 
 
@@ -51,7 +52,7 @@ class PopulationRequest:
     seeds: dict  # object id -> full-frame mask on ``frame``
     frame: int
     options: object  # core.population.PopulationOptions
-    detect: object = None  # frame -> label image, for re-detection
+    detect: object = None  # frame -> label image, or SAM 2's seeder's name: re-detection
 
 
 class SessionOwner:
@@ -65,6 +66,7 @@ class SessionOwner:
         self._session_key: tuple | None = None
         self._tracked: dict[int, dict[int, int]] = {}  # object -> frame -> run id
         self._prompts_changed: set[int] = set()  # tracked before, prompts changed since
+        self._population: set[int] = set()  # objects a population run or correction made
 
     @staticmethod
     def _on_worker() -> None:
@@ -110,7 +112,7 @@ class SessionOwner:
         if self._session is not None:
             self._session.close()
         self._session, self._session_key = None, None
-        self._tracked, self._prompts_changed = {}, set()
+        self._tracked, self._prompts_changed, self._population = {}, set(), set()
 
     def close(self) -> None:
         """Called once the worker is stopped (the tracker is closing)."""
@@ -199,20 +201,73 @@ class SessionOwner:
         from ..core.population import PopulationTracker
 
         yield from self._session_for(source, settings)
-        taken = sorted(set(request.seeds) & set(self._session.object_ids))
-        for obj in taken:  # seeds replace the tracker's objects of the same id
+        taken = sorted((set(request.seeds) | self._population) & set(self._session.object_ids))
+        for obj in taken:  # a new run replaces the earlier population and same-id objects
             self._session.remove_object(obj)
-        tracker = PopulationTracker(self._session, detect=request.detect, options=request.options)
-        last = len(source) - 1
+        tracker = PopulationTracker(self._session, detect=self._detector(request.detect), options=request.options)
+        tracker.add_seeds(request.frame, request.seeds)
         yield RunPlanned(
-            objects=sorted(request.seeds), up_to_date=[], changed=[], frames=last - request.frame + 1, resumed=0
+            objects=sorted(request.seeds), up_to_date=[], changed=[], frames=len(source) - request.frame, resumed=0
         )
-        yield FrameTracked(tracker.seed(request.frame, request.seeds), source.held)
+        yield from self._run_population(tracker, request.frame, source.held)
+
+    def division_task(self, source, settings, request) -> Iterator:
+        """A division marked by hand (:class:`~._lineage_edits.DivisionRequest`): the mother
+        ends, her two daughters start from their clicks and are tracked to the end."""
+        from ..core.lineage import Lineage
+        from ..core.population import PopulationTracker, with_erased
+
+        yield from self._session_for(source, settings)
+        tracker = PopulationTracker(self._session, options=request.options, lineage=Lineage.from_dict(request.lineage))
+        first = tracker.divide(request.mother, request.frame, request.daughters)
+        daughters = " and ".join(str(d) for d in tracker.lineage.children(request.mother))
+        yield RunPlanned(
+            objects=[request.mother],
+            up_to_date=[],
+            changed=[],
+            frames=len(source) - request.frame,
+            resumed=0,
+            note=f"Cell {request.mother} divides on frame {request.frame}: tracking its daughters {daughters}.",
+        )
+        yield FrameTracked(first, source.held)
         yield LineageUpdated(tracker.lineage.as_dict())
-        for result in tracker.track(start=request.frame, last=last):
-            yield FrameTracked(result, source.held)
+        erase = tracker.erased
+        for result in tracker.run(request.frame + 1):
+            yield FrameTracked(with_erased(result, erase), source.held)
+            yield LineageUpdated(tracker.lineage.as_dict())
+        self._population |= set(tracker.lineage.tracks)
+
+    def _run_population(self, tracker, first: int, held) -> Iterator:
+        self._population = set(tracker.session.object_ids)
+        for result in tracker.run(first):
+            self._population |= set(result.object_ids)
+            yield FrameTracked(result, held)
             yield LineageUpdated(tracker.lineage.as_dict())
         self._tracked = {}  # the population's objects are tracked by their own rules
+
+    def _detector(self, detect):
+        """SAM 2's re-detection needs the session, which only this thread has."""
+        if detect != EVERYTHING:
+            return detect
+        from ..core.everything import segment_everything
+        from ..core.seeders import label_detector
+
+        session = self._session
+        return label_detector(lambda frame: segment_everything(session, frame), session.source.full_frame_shape)
+
+    def lineage_task(self, rows: list[dict]) -> Iterator:
+        """The main thread's lineage changed (a correction, undo, redo): the session's
+        population objects exist on their tracks' frames only, and those no track names go."""
+        self._on_worker()
+        session = self._session
+        if session is not None:
+            spans = {row["id"]: (row["first"], row["last"]) for row in rows}
+            for obj in session.object_ids:
+                if obj in spans:
+                    session.limit_object(obj, first=spans[obj][0], last=spans[obj][1])
+                elif obj in self._population:
+                    session.remove_object(obj)
+        yield from ()
 
     def everything_task(self, source, settings, frame: int) -> Iterator:
         """SAM 2's own seeds: everything it segments on ``frame``."""

@@ -45,6 +45,7 @@ class TrackerWidget(QWidget):
             (self.controller.objects.changed, self.objects_panel.refresh),
             (self.controller.events.lineage, self.objects_panel.refresh),
             (self.controller.events.seeds, self.population_panel.show_seeds),
+            (self.controller.events.pick, self.population_panel.show_pick),
             (self.controller.events.progress, self.run_panel.show_progress),
             (self.controller.events.run_note, self.run_panel.show_note),
             (self.controller.events.flags, self.run_panel.show_flags),
