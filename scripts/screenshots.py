@@ -95,7 +95,26 @@ def main(outdir: str = "docs/images") -> None:
     viewer.dims.set_current_step(0, 16)
     settle()
     viewer.screenshot(str(out / "04-every-cell-tracks.png"), canvas_only=False)
+    divide_by_hand(viewer, widget, out / "05-division-by-hand.png")
     viewer.close()
+
+
+def divide_by_hand(viewer, widget, path: Path) -> None:
+    """Select the largest cell, Divide… on frame 10, one click on each half of it."""
+    import numpy as np
+
+    controller, labels = widget.controller, widget.controller.labels_layer
+    plane = np.asarray(labels.data[10])
+    cell = max(controller.population.lineage.tracks, key=lambda o: (plane == o).sum())
+    controller.select_object(cell)
+    viewer.dims.set_current_step(0, 10)
+    widget.population_panel.divide_button.click()
+    ys, xs = np.nonzero(plane == cell)
+    controller.add_click([10, ys.mean(), xs.min() + 0.25 * (xs.max() - xs.min())])
+    controller.add_click([10, ys.mean(), xs.max() - 0.25 * (xs.max() - xs.min())])
+    wait(controller)
+    settle()
+    viewer.screenshot(str(path), canvas_only=False)
 
 
 if __name__ == "__main__":
