@@ -2,13 +2,13 @@
 
 A grid of points (``points_per_side`` squared) is prompted on the frame's cached image
 features, in batches, through the prompt encoder and mask decoder: the image encoder runs
-once for the frame (not at all when the frame is cached). Each of a point's three masks is kept
-when its predicted IoU and its stability score are high enough and its area is neither
+once for the frame (not at all when the frame is cached). Each of a point's three masks is
+kept when its predicted IoU and its stability score are high enough and its area is neither
 tiny nor most of the frame; overlapping masks are resolved by non-maximum suppression on
-their boxes (torchvision), then by painting the best masks first. Masks are filtered by
-predicted IoU before they are upsampled, and the stability score is taken on the
-decoder's low-resolution logits (Meta takes it on upsampled ones): both keep the cost of
-a 32 x 32 grid down to what passes.
+their boxes, then by painting the best masks first. The filtering and the suppression are
+transformers' own mask-generation steps (``Sam2ImageProcessor.filter_masks`` and
+``post_process_for_mask_generation``, the whole frame as the one crop); only masks whose
+predicted IoU passes are upsampled for them, which keeps a 32 x 32 grid affordable.
 
 The defaults follow Meta's ``SAM2AutomaticMaskGenerator`` where it has one
 (``points_per_side=32``, ``pred_iou_thresh=0.8``, ``stability_score_thresh=0.95``,
@@ -44,50 +44,57 @@ def point_grid(n: int, size: int) -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
 
 
-def stability_scores(logits, offset: float):
-    """IoU between the masks thresholded at ``+offset`` and at ``-offset`` (SAM's measure)."""
-    high = (logits > offset).flatten(1).sum(1).float()
-    low = (logits > -offset).flatten(1).sum(1).float()
-    return high / low.clamp(min=1)
-
-
 def segment_everything(session, frame: int, options: EverythingOptions | None = None) -> Seeds:
     """Masks of everything SAM 2 finds on ``frame`` (full-frame masks, ids from 1)."""
     import torch
-    from torchvision.ops import batched_nms, masks_to_boxes
 
     options = options or EverythingOptions()
     model, processor = session.loaded.model, session.loaded.processor
+    generator = processor.image_processor  # Sam2ImageProcessor: transformers' mask-generation steps
     session.encode(frame)  # the one image-encoder call (none when the frame is cached)
     h, w = session.source.frame_shape
     grid = point_grid(options.points_per_side, model.config.image_size)
-    kept_masks, kept_scores = [], []
+    whole_frame = torch.tensor([0, 0, w, h])
+    rles, scores, boxes = [], [], []
     with torch.inference_mode(), session.loaded.autocast():
         embeddings = _image_embeddings(session, frame)
         for start in range(0, len(grid), options.points_per_batch):
             points = torch.as_tensor(grid[start : start + options.points_per_batch])
             low_res, iou = _decode_points(model, embeddings, points)
             iou = iou.float().cpu()
-            confident = iou >= options.pred_iou_thresh  # filtered before the costly upsampling
-            low_res, iou = low_res[confident].float().cpu(), iou[confident]
-            if not len(iou):
+            confident = iou > options.pred_iou_thresh  # filtered before the costly upsampling
+            if not confident.any():
                 continue
-            stable = stability_scores(low_res[:, 0], options.stability_score_offset)
-            logits = processor.post_process_masks([low_res], original_sizes=[[h, w]], binarize=False)[0][:, 0]
-            masks = logits > 0
-            area = masks.flatten(1).sum(1)
-            good = (
-                (stable >= options.stability_score_thresh)
-                & (area >= options.min_area)
-                & (area <= options.max_area_fraction * h * w)
+            logits = processor.post_process_masks(
+                [low_res[confident].float().cpu()], original_sizes=[[h, w]], binarize=False
             )
-            kept_masks.append(masks[good])
-            kept_scores.append(iou[good])
-    if not kept_masks or not sum(len(m) for m in kept_masks):
+            kept, kept_scores, kept_boxes = generator.filter_masks(
+                logits[0],
+                iou[confident][:, None],
+                (h, w),
+                whole_frame,
+                pred_iou_thresh=options.pred_iou_thresh,
+                stability_score_thresh=options.stability_score_thresh,
+                stability_score_offset=options.stability_score_offset,
+            )
+            areas = [_rle_area(rle) for rle in kept]
+            sized = [i for i, a in enumerate(areas) if options.min_area <= a <= options.max_area_fraction * h * w]
+            rles += [kept[i] for i in sized]
+            scores.append(kept_scores[sized])
+            boxes.append(kept_boxes[sized])
+    if not rles:
         return {}
-    masks, scores = torch.cat(kept_masks), torch.cat(kept_scores)
-    keep = batched_nms(masks_to_boxes(masks).float(), scores, torch.zeros(len(masks)), options.box_nms_thresh)
-    return _paint_best_first(masks[keep].numpy(), scores[keep].numpy(), session.source, options.min_area)
+    masks, scores, _, _ = generator.post_process_for_mask_generation(
+        rles, torch.cat(scores), torch.cat(boxes), options.box_nms_thresh
+    )
+    return _paint_best_first(
+        np.stack([np.asarray(m, bool) for m in masks]), scores.numpy(), session.source, options.min_area
+    )
+
+
+def _rle_area(rle: dict) -> int:
+    """Foreground pixels of transformers' run-length encoding (runs alternate, background first)."""
+    return int(sum(rle["counts"][1::2]))
 
 
 def _decode_points(model, embeddings: list, points):
