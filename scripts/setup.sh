@@ -8,7 +8,7 @@ PYTHON="${PYTHON:-python3}"
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 CONSTRAINTS="${CONSTRAINTS:-constraints/test.txt}"
-python -m pip install -q -c "$CONSTRAINTS" -e ".[zarr,napari,pyqt6,edgetam,testing]"
+python -m pip install -q -c "$CONSTRAINTS" -e ".[zarr,napari,pyqt6,edgetam,batch,testing]"
 # Meta's own SAM 2 (PyPI sam2), the tests' reference implementation; never imported by the
 # package. Built without its CUDA extension and against the torch already installed.
 python -m pip install -q -c "$CONSTRAINTS" setuptools wheel

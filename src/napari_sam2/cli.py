@@ -1,4 +1,4 @@
-"""Command line: ``napari-sam2 track | models | download | sample``.
+"""Command line: ``napari-sam2 track | batch | models | download | sample``.
 
 User mistakes print one line on stderr and exit with status 2, leaving no output file.
 An interrupted or failed run keeps every finished frame: the label TIFF is written with a
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import cli_population
+from . import cli_batch, cli_population
 from .core.errors import Sam2Error, Sam2InputError
 from .track_job import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USER_ERROR  # noqa: F401 (the statuses, in one place)
 
@@ -20,6 +20,58 @@ from .track_job import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USER_ERROR  # noqa: F
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line instead of usage + message
         self.exit(EXIT_USER_ERROR, f"napari-sam2: error: {message} (see --help)\n")
+
+
+def add_stack_options(parser) -> list[argparse.Action]:
+    """The options of how one stack is tracked, shared by ``track`` and ``batch``; returns them."""
+    before = len(parser._actions)
+    parser.add_argument(
+        "--model",
+        help="registry name, hub id, save_pretrained directory, Meta checkpoint (.pt) or random:NAME "
+        "(default: sam2.1-tiny)",
+    )
+    parser.add_argument(
+        "--model-config",
+        metavar="NAME",
+        help="configuration of a .pt checkpoint (sam2.1-tiny, sam2-large, ...); default: inferred from its shapes",
+    )
+    parser.add_argument("--axis", type=int, help="axis to propagate (default: T or Z from the file, else 0)")
+    parser.add_argument("--hold", action="append", metavar="AXIS=INDEX", help="hold another axis at INDEX")
+    parser.add_argument("--channel", type=int, action="append", help="channel to use (once, or three times for RGB)")
+    parser.add_argument("--direction", choices=("both", "forward", "backward"), help="default: both")
+    parser.add_argument("--start", type=int, help="first frame of the passes (default: earliest prompted frame)")
+    parser.add_argument("--range", type=int, nargs=2, metavar=("FIRST", "LAST"), help="track only these frames")
+    parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
+    parser.add_argument("--contrast-limits", type=float, nargs=2, metavar=("LO", "HI"), help="intensity mapping")
+    parser.add_argument("--roi", type=float, nargs=4, metavar=("Y0", "X0", "Y1", "X1"), help="track inside this box")
+    parser.add_argument(
+        "--feature-cache",
+        nargs="?",
+        const="default",
+        metavar="DIR",
+        help="keep encoded frames on disk (default folder: ~/.cache/napari-sam2/features) so a rerun "
+        "on the same stack skips the image encoder; needs zarr",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="bf16 autocast: auto uses it on CUDA only (on CPUs without bf16 instructions it is slower)",
+    )
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: NAPARI_SAM2_THREADS, else every core)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the image encoder and memory attention: a slow start, then faster frames "
+        "(for long runs; see docs/benchmarks.md)",
+    )
+    parser.add_argument(
+        "--fill-hole-area",
+        type=int,
+        metavar="PIXELS",
+        help="fill holes up to this area in SAM 2's low-resolution masks, as Meta's predictor does (default 8; 0: off)",
+    )
+    return parser._actions[before:]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,59 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--prompts", help="CSV object_id,frame,y,x,positive (or napari's Points CSV export)")
     track.add_argument("--boxes", help="CSV object_id,frame,y0,x0,y1,x1")
     track.add_argument("--out", required=True, help="output label TIFF; a .json sidecar is written beside it")
-    track.add_argument(
-        "--model",
-        help="registry name, hub id, save_pretrained directory, Meta checkpoint (.pt) or random:NAME "
-        "(default: sam2.1-tiny)",
-    )
-    track.add_argument(
-        "--model-config",
-        metavar="NAME",
-        help="configuration of a .pt checkpoint (sam2.1-tiny, sam2-large, ...); default: inferred from its shapes",
-    )
-    track.add_argument("--axis", type=int, help="axis to propagate (default: T or Z from the file, else 0)")
-    track.add_argument("--hold", action="append", metavar="AXIS=INDEX", help="hold another axis at INDEX")
-    track.add_argument("--channel", type=int, action="append", help="channel to use (once, or three times for RGB)")
-    track.add_argument("--direction", choices=("both", "forward", "backward"), help="default: both")
-    track.add_argument("--start", type=int, help="first frame of the passes (default: earliest prompted frame)")
-    track.add_argument("--range", type=int, nargs=2, metavar=("FIRST", "LAST"), help="track only these frames")
-    track.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
-    track.add_argument("--contrast-limits", type=float, nargs=2, metavar=("LO", "HI"), help="intensity mapping")
-    track.add_argument("--roi", type=float, nargs=4, metavar=("Y0", "X0", "Y1", "X1"), help="track inside this box")
-    track.add_argument(
-        "--feature-cache",
-        nargs="?",
-        const="default",
-        metavar="DIR",
-        help="keep encoded frames on disk (default folder: ~/.cache/napari-sam2/features) so a rerun "
-        "on the same stack skips the image encoder; needs zarr",
-    )
-    track.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16"),
-        default="auto",
-        help="bf16 autocast: auto uses it on CUDA only (on CPUs without bf16 instructions it is slower)",
-    )
-    track.add_argument("--threads", type=int, help="torch CPU threads (default: NAPARI_SAM2_THREADS, else every core)")
-    track.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile the image encoder and memory attention: a slow start, then faster frames "
-        "(for long runs; see docs/benchmarks.md)",
-    )
-    track.add_argument(
-        "--fill-hole-area",
-        type=int,
-        metavar="PIXELS",
-        help="fill holes up to this area in SAM 2's low-resolution masks, as Meta's predictor does (default 8; 0: off)",
-    )
+    add_stack_options(track)
     track.add_argument("--overwrite", action="store_true", help="replace an existing output")
     track.add_argument("--quiet", action="store_true", help="no progress bar")
+    track.add_argument("--batch-settings-hash", dest="settings_hash", help=argparse.SUPPRESS)
     cli_population.add_options(track)
     track.epilog = (
         "Prompts exported from napari come with PROMPTS_settings.json: its axis, held indices, contrast "
         "limits, region, model, hole filling and boxes file are used for every option not given here."
     )
+    cli_batch.add_parser(sub, add_stack_options)
     sub.add_parser("models", help="list the model registry and what is in the local cache")
     download = sub.add_parser("download", help="download a model into the local cache ahead of time")
     download.add_argument("name", help="registry name or hub id")
@@ -106,7 +115,13 @@ def _cmd_track(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"track": _cmd_track, "models": _cmd_models, "download": _cmd_download, "sample": _cmd_sample}
+    handlers = {
+        "track": _cmd_track,
+        "batch": cli_batch.run,
+        "models": _cmd_models,
+        "download": _cmd_download,
+        "sample": _cmd_sample,
+    }
     try:
         return handlers[args.command](args)
     except Sam2InputError as exc:

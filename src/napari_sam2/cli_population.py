@@ -23,8 +23,11 @@ import numpy as np
 from .core.errors import Sam2InputError
 
 
-def add_options(track) -> None:
+def add_options(track, *, exports: bool = True) -> list:
+    """The population options (``exports``: with ``--ctc`` and ``--geff``, which name one
+    stack's files); returns them."""
     group = track.add_argument_group("whole population (seeds instead of, or beside, prompts)")
+    before = len(group._group_actions)
     group.add_argument(
         "--seeds",
         metavar="LABELS.tif|threshold|sam",
@@ -43,8 +46,13 @@ def add_options(track) -> None:
         help="also look for new cells on these frames",
     )
     group.add_argument("--divisions", choices=("on", "off"), default="on", help="split dividing cells (default on)")
-    group.add_argument("--ctc", metavar="DIR", help="also write a Cell Tracking Challenge result folder")
-    group.add_argument("--geff", metavar="PATH", help="also write the lineage graph as GEFF (needs the geff package)")
+    shared = group._group_actions[before:]
+    if exports:
+        group.add_argument("--ctc", metavar="DIR", help="also write a Cell Tracking Challenge result folder")
+        group.add_argument(
+            "--geff", metavar="PATH", help="also write the lineage graph as GEFF (needs the geff package)"
+        )
+    return list(shared)
 
 
 @dataclass
