@@ -788,6 +788,7 @@ ROWS = [
     "population",
     "population_memory",
     "everything",
+    "batch",
 ]
 
 
@@ -829,6 +830,10 @@ def main(argv=None) -> int:
                 out = row_population_memory(args, model_dir)
             elif name == "compile":
                 out = row_compile(tiny, args, model_dir)
+            elif name == "batch":
+                from benchmarks.batch_row import row_batch
+
+                out = row_batch(args, model_dir)
             else:
                 out = globals()[f"row_{name if name != 'engine' else 'engine_vs_reference'}"](tiny, args)
             for row in out if isinstance(out, list) else [out]:

@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tifffile
 
@@ -162,8 +161,12 @@ def test_a_worker_killed_mid_stack_loses_nothing(tmp_path, reduced_model_dir, ca
     assert leftovers == []  # the killed worker's partial was removed by the retry
 
 
-def test_ctrl_c_keeps_finished_frames_writes_the_report_and_leaves_no_process(tmp_path, reduced_model_dir):
-    """A terminal's Ctrl-C reaches every process of the batch (the whole process group)."""
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_keeps_finished_frames_writes_the_report_and_leaves_no_process(
+    tmp_path, reduced_model_dir, stop
+):
+    """A terminal's Ctrl-C reaches every process of the batch (the whole process group); a
+    cluster scheduler's SIGTERM reaches the batch's own process."""
     import psutil
 
     assert main(["sample", str(tmp_path / "A"), "--frames", "40"]) == 0
@@ -181,7 +184,10 @@ def test_ctrl_c_keeps_finished_frames_writes_the_report_and_leaves_no_process(tm
     time.sleep(3)
     children = psutil.Process(batch.pid).children(recursive=True)
     assert len(children) >= 2  # the workers
-    os.killpg(batch.pid, signal.SIGINT)
+    if stop == "ctrl-c":
+        os.killpg(batch.pid, signal.SIGINT)
+    else:
+        os.kill(batch.pid, signal.SIGTERM)
     _, err = batch.communicate(timeout=240)
     assert batch.returncode == 130, err[-2000:]
     assert "stopping: running stacks keep their finished frames" in err
@@ -217,9 +223,13 @@ def test_without_dask_distributed_the_message_names_the_extra(tmp_path, capfd, m
     )
 
 
-def test_the_report_and_labels_are_json_and_tiff_a_reader_accepts(scheduler, tmp_path, reduced_model_dir):
-    """The glob form, the default output names, and the sidecar's record of the batch."""
-    for name in ("well_A1", "well_A2"):
+def test_a_glob_batch_loads_the_model_once_per_worker_and_records_itself(scheduler, tmp_path, reduced_model_dir):
+    """The glob form, the default output names, one model load per worker for more stacks
+    than workers, and the sidecar's record of the batch."""
+    from napari_sam2.batch.tasks import PLUGIN_NAME
+
+    names = ("well_A1", "well_A2", "well_B1", "well_B2", "well_C1")
+    for name in names:
         assert main(["sample", str(tmp_path / "tmp"), "--frames", "4"]) == 0
         (tmp_path / "tmp" / "timelapse.tif").rename(tmp_path / f"{name}.tif")
         (tmp_path / "tmp" / "timelapse_prompts.csv").rename(tmp_path / f"{name}_prompts.csv")
@@ -227,8 +237,11 @@ def test_the_report_and_labels_are_json_and_tiff_a_reader_accepts(scheduler, tmp
     code = main(["batch", str(tmp_path / "well_*.tif"), "--out-dir", str(tmp_path / "out"), "--scheduler", scheduler,
                  "--model", str(reduced_model_dir), "--quiet"])  # fmt: skip
     assert code == 0
+    with distributed.Client(scheduler) as client:
+        loads = client.run(lambda dask_worker: dask_worker.plugins[PLUGIN_NAME].loader.loads)
+    assert sum(loads.values()) <= 2 < len(names)  # 5 stacks, 2 workers: at most one load each
     sidecar = json.loads((tmp_path / "out" / "well_A2.json").read_text())
     assert sidecar["complete"] is True and len(sidecar["settings"]["batch_settings_hash"]) == 16
     assert sidecar["settings"]["command"].startswith("napari-sam2 track ")
     assert tifffile.imread(tmp_path / "out" / "well_A1.tif").shape == (4, 160, 224)
-    assert np.array_equal([r["status"] for r in report(tmp_path / "out")], ["done", "done"])
+    assert [r["status"] for r in report(tmp_path / "out")] == ["done"] * len(names)

@@ -91,3 +91,14 @@ def test_the_fingerprint_follows_the_options_and_the_prompts_not_the_output_flag
     moved = fingerprint(row.track_argv(["--model", "m"]), row)
     write(plate / "A1_prompts_settings.json", '{"axis": 0}')  # napari's exported settings change the labels too
     assert fingerprint(row.track_argv(["--model", "m"]), row) != moved
+
+
+def test_population_columns_slot_into_the_track_arguments(plate):
+    """A row may seed a population: its seeds (a label file beside the manifest, or a seeder)
+    and seed frame become track's --seeds and --seed-frame, and it needs no prompts."""
+    (plate / "A1_nuclei.tif").write_bytes(b"labels")
+    manifest = write(plate / "m.csv", "input,prompts,seeds,seed_frame\nA1.tif,,A1_nuclei.tif,3\nA2.tif,,threshold,\n")
+    first, second = read_stacks(str(manifest), plate / "out")
+    assert first.problem is None and second.problem is None
+    assert first.track_argv(["--seeds", "sam"])[3:] == ["--seeds", str(plate / "A1_nuclei.tif"), "--seed-frame", "3"]
+    assert second.track_argv(["--redetect-every", "5"])[3:] == ["--seeds", "threshold", "--redetect-every", "5"]

@@ -223,7 +223,7 @@ def _run_on_cluster(settings: BatchSettings, todo: list, records: dict) -> bool:
             futures[future] = row
             records[row.number]["status"] = "queued"
         try:
-            _collect(futures, records, settings)
+            _collect(client, futures, records, settings)
         except KeyboardInterrupt:
             interrupted = True
             _stop(client, stop, futures, records, settings)
@@ -236,18 +236,20 @@ def _run_on_cluster(settings: BatchSettings, todo: list, records: dict) -> bool:
     return interrupted
 
 
-def _collect(futures: dict, records: dict, settings: BatchSettings) -> None:
+def _collect(client, futures: dict, records: dict, settings: BatchSettings) -> None:
     from distributed import as_completed
     from tqdm import tqdm
 
     counts = {"done": 0, "failed": 0}
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
     with tqdm(total=len(futures), unit="stack", desc="batch", file=sys.stderr, disable=settings.quiet) as bar:
+        bar.set_postfix(done=0, failed=0, running=min(workers, len(futures)))
         for future in as_completed(list(futures)):
             _take(future, futures[future], records)
             status = records[futures[future].number]["status"]
             counts["done" if status == "done" else "failed"] += 1
-            left = sum(1 for f in futures if f.status == "pending")
-            bar.set_postfix(done=counts["done"], failed=counts["failed"], left=left, refresh=False)
+            running = min(workers, sum(1 for f in futures if f.status == "pending"))
+            bar.set_postfix(done=counts["done"], failed=counts["failed"], running=running, refresh=False)
             bar.update(1)
 
 

@@ -225,6 +225,7 @@ class ModelLoader:
 
     def __init__(self) -> None:
         self._loaded: dict[tuple, LoadedModel] = {}
+        self.loads = 0  # models actually loaded (not served from memory)
 
     def load(
         self,
@@ -242,6 +243,7 @@ class ModelLoader:
         dtype = default_autocast_dtype(device, precision)
         key = (spec, device, str(dtype), compile, model_config)
         if key not in self._loaded:
+            self.loads += 1
             self._loaded[key] = load_model(
                 spec,
                 device=device,
