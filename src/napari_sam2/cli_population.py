@@ -48,6 +48,12 @@ def add_options(track, *, exports: bool = True) -> list:
     group.add_argument("--divisions", choices=("on", "off"), default="on", help="split dividing cells (default on)")
     shared = group._group_actions[before:]
     if exports:
+        group.add_argument(
+            "--divide",
+            metavar="DIVISIONS.csv",
+            help="divisions marked by hand: rows cell,frame,y1,x1,y2,x2 (the cell divides on frame into "
+            "daughters at the two points)",
+        )
         group.add_argument("--ctc", metavar="DIR", help="also write a Cell Tracking Challenge result folder")
         group.add_argument(
             "--geff", metavar="PATH", help="also write the lineage graph as GEFF (needs the geff package)"
@@ -62,6 +68,7 @@ class PopulationPlan:
     detect_from: np.ndarray | str | None  # a label stack, "threshold", or None
     first_frame: int  # the run starts here: the seed frame, or an earlier prompted frame
     prompted: tuple[int, ...] = ()  # ids of the objects given with --prompts / --boxes
+    divisions: tuple = ()  # (cell, frame, daughters' clicks) from --divide
 
 
 def check(args, source, prompts=()) -> PopulationPlan | None:
@@ -71,7 +78,7 @@ def check(args, source, prompts=()) -> PopulationPlan | None:
     the population, so seed ids must not collide with theirs.
     """
     if not args.seeds:
-        for option in ("ctc", "geff"):
+        for option in ("ctc", "geff", "divide"):
             if getattr(args, option):
                 raise Sam2InputError(f"--{option} exports a population: give --seeds too.")
         return None
@@ -92,9 +99,10 @@ def check(args, source, prompts=()) -> PopulationPlan | None:
     _check_export_paths(args)
     prompted = tuple(sorted({int(row.object_id) for row in prompts}))
     first = min([args.seed_frame, *(int(row.frame) for row in prompts)])
+    divisions = read_divisions(args.divide, source, first) if getattr(args, "divide", None) else ()
     detect_from: np.ndarray | str | None
     if args.seeds == "sam":  # found once the model is loaded, numbered above the prompted ids
-        return PopulationPlan({}, args.seed_frame, "sam", first, prompted)
+        return PopulationPlan({}, args.seed_frame, "sam", first, prompted, divisions)
     if args.seeds == "threshold":
         from .core.seeders import full_frame_grayscale, threshold_seeds
 
@@ -115,7 +123,40 @@ def check(args, source, prompts=()) -> PopulationPlan | None:
                 f"--seeds {args.seeds} uses ids {taken[:5]} that --prompts/--boxes give to other objects; "
                 "renumber one of them."
             )
-    return PopulationPlan(seeds, args.seed_frame, detect_from, first, prompted)
+    return PopulationPlan(seeds, args.seed_frame, detect_from, first, prompted, divisions)
+
+
+def read_divisions(path: str, source, first: int) -> tuple:
+    """``--divide``: rows ``cell,frame,y1,x1,y2,x2``, checked against the stack."""
+    import csv
+
+    from .core.session import Point
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise Sam2InputError(f"--divide {path}: cannot read it ({exc.strerror or exc}).") from None
+    divisions, n = [], len(source)
+    for number, row in enumerate(rows, start=2):  # line numbers, after the header
+        try:
+            cell, frame = int(row["cell"]), int(row["frame"])
+            clicks = [(float(row["y1"]), float(row["x1"])), (float(row["y2"]), float(row["x2"]))]
+        except (KeyError, TypeError, ValueError):
+            raise Sam2InputError(
+                f"--divide {path}, line {number}: expected columns cell,frame,y1,x1,y2,x2 with numbers."
+            ) from None
+        if not first < frame < n:
+            raise Sam2InputError(
+                f"--divide {path}, line {number}: frame {frame} is not after the run's first frame {first} "
+                f"and in the stack (frames 0 to {n - 1})."
+            )
+        for y, x in clicks:
+            source.to_roi_xy(y, x, f"--divide {path}, line {number}: a daughter")
+        divisions.append((cell, frame, ([Point(*clicks[0])], [Point(*clicks[1])])))
+    if not divisions:
+        raise Sam2InputError(f"--divide {path} lists no division.")
+    return tuple(divisions)
 
 
 def _check_export_paths(args) -> None:
@@ -185,7 +226,10 @@ def tracker_for(session, plan: PopulationPlan, args):
         divisions=args.divisions == "on",
     )
     redetects = args.redetect_every or args.redetect_frames
-    return PopulationTracker(session, detect=detect if redetects else None, options=options)
+    tracker = PopulationTracker(session, detect=detect if redetects else None, options=options)
+    for cell, frame, daughters in plan.divisions:
+        tracker.add_division(cell, frame, daughters)
+    return tracker
 
 
 def results(session, plan: PopulationPlan, tracker, args):
@@ -205,6 +249,8 @@ def export(out: Path, tracker, args, image_scale: dict, frame_letter: str) -> No
     """CTC and GEFF from the written labels (called once the TIFF + JSON are committed)."""
     import tifffile
 
+    for cell, frame in tracker.skipped_divisions:
+        print(f"napari-sam2: --divide: cell {cell} is not tracked on frame {frame}; skipped.", file=sys.stderr)
     if not (args.ctc or args.geff):
         return
     scale = tuple(float(image_scale.get(k, 1.0)) for k in (frame_letter, "Y", "X"))

@@ -371,6 +371,7 @@ def _settings(args) -> dict:
         "redetect_every": args.redetect_every if args.seeds else None,
         "redetect_frames": args.redetect_frames if args.seeds else None,
         "divisions": args.divisions if args.seeds else None,
+        "divide_file": getattr(args, "divide", None),
         "command": getattr(args, "command_line", None) or "napari-sam2 " + " ".join(sys.argv[1:]),
         "batch_settings_hash": getattr(args, "settings_hash", None),
     }

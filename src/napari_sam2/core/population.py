@@ -98,6 +98,8 @@ class PopulationTracker:
         self._seeds: dict[int, Seeds] = {}  # frame -> seeds (ROI coordinates) starting there
         self._prompted: dict[int, int] = {}  # prompted object -> the frame it joins on
         self.erased: list[int] = []  # tracks a manual division dropped from its frame on
+        self._divisions: dict[int, list] = {}  # frame -> [(cell, daughters' clicks)] marked ahead
+        self.skipped_divisions: list[tuple[int, int]] = []  # (cell, frame) not tracked there
 
     @property
     def roi(self):
@@ -149,6 +151,11 @@ class PopulationTracker:
                 self._prompted[int(obj)] = min(prompts[obj])
         return min(self._prompted.values(), default=len(self.session.source))
 
+    def add_division(self, cell: int, frame: int, daughters) -> None:
+        """``cell`` divides on ``frame`` into daughters at these clicks (see :meth:`divide`),
+        applied when the run reaches ``frame``; a cell not tracked then is skipped."""
+        self._divisions.setdefault(int(frame), []).append((int(cell), daughters))
+
     def seed(self, frame: int, seeds: Seeds) -> FrameResult:
         """Seeds on ``frame`` and that frame's step; the run goes on with :meth:`track`."""
         self.add_seeds(frame, seeds)
@@ -172,8 +179,15 @@ class PopulationTracker:
             del self._prompted[obj]
             self.lineage.start(obj, frame)
             self.active.append(obj)
-        if self.active:
-            ids = list(self.active)
+        born: list[int] = []  # daughters of divisions marked on this frame: already have masks
+        for cell, daughters in self._divisions.pop(frame, []):
+            if cell not in self.active:
+                self.skipped_divisions.append((cell, frame))
+                continue
+            results.append(self.divide(cell, frame, daughters))
+            born += self.lineage.children(cell)
+        ids = [o for o in self.active if o not in born]
+        if ids:
             [tracked] = list(self.session.propagate("forward", objects=ids, start=frame, frame_range=(frame, frame)))
             results.append(self._events(frame, tracked))
         seeds = self._seeds.pop(frame, None)

@@ -68,6 +68,7 @@ def test_bad_seeds_and_options_are_one_line_before_the_model_loads(stack, tmp_pa
     one = np.zeros(shape[1:], np.uint16)
     one[10:30, 10:30] = 1
     tifffile.imwrite(tmp_path / "one.tif", one)
+    (tmp_path / "early.csv").write_text("cell,frame,y1,x1,y2,x2\n1,0,10,10,20,20\n")
     (tmp_path / "taken").mkdir()
     out = ["--out", tmp_path / "l.tif"]
     cases = [
@@ -83,6 +84,8 @@ def test_bad_seeds_and_options_are_one_line_before_the_model_loads(stack, tmp_pa
         (["--ctc", tmp_path / "new", "--prompts", tmp_path / "timelapse_prompts.csv"], "give --seeds too"),
         (["--seeds", tmp_path / "one.tif", "--prompts", tmp_path / "timelapse_prompts.csv"], "uses ids [1]"),
         (["--seeds", "threshold", "--prompts", tmp_path / "missing.csv"], "missing.csv"),
+        (["--seeds", "threshold", "--divide", tmp_path / "early.csv"], "frame 0 is not after the run's first frame 0"),
+        (["--divide", tmp_path / "early.csv", "--prompts", tmp_path / "timelapse_prompts.csv"], "give --seeds too"),
     ]
     for options, message in cases:
         code, err = _track(capfd, stack, *options, *out)
@@ -114,3 +117,26 @@ def test_prompted_objects_join_the_population_on_their_first_prompted_frame(stac
     assert seeded and all(t["first"] == 4 for t in seeded)
     assert not labels[:3].any() and set(np.unique(labels[3])) - {0} <= {1, 2}
     assert sidecar["complete"] is True and sidecar["frames_done"] == [3, 4, 5]
+
+
+def test_a_division_marked_in_a_file_splits_the_cell_on_its_frame(stack, tmp_path, reduced_model_dir, capfd):
+    """--divide: divisions marked by hand (one click per daughter), applied when the run
+    reaches their frame; a cell that is not tracked there is skipped with a line."""
+    seeds = np.zeros(tifffile.imread(stack).shape[1:], np.uint16)
+    seeds[60:90, 45:85], seeds[30:50, 150:170] = 7, 12
+    tifffile.imwrite(tmp_path / "seeds.tif", seeds)
+    (tmp_path / "divide.csv").write_text("cell,frame,y1,x1,y2,x2\n7,3,75,55,75,75\n99,4,10,10,20,20\n")
+    code, err = _track(
+        capfd, stack, "--seeds", tmp_path / "seeds.tif", "--divisions", "off", "--divide", tmp_path / "divide.csv",
+        "--out", tmp_path / "l.tif", "--model", reduced_model_dir,
+    )  # fmt: skip
+    assert code == 0
+    assert "napari-sam2: --divide: cell 99 is not tracked on frame 4; skipped." in err
+    sidecar = json.loads((tmp_path / "l.json").read_text())
+    tracks = {row["id"]: row for row in sidecar["lineage"]}
+    daughters = [t for t in tracks.values() if t["parent"] == 7]
+    assert tracks[7]["last"] == 2 and len(daughters) == 2 and all(d["first"] == 3 for d in daughters)
+    labels = tifffile.imread(tmp_path / "l.tif")
+    assert not (labels[3:] == 7).any() and (labels[:3] == 7).any()
+    assert all((labels[3] == d["id"]).any() for d in daughters)
+    assert sidecar["settings"]["divide_file"] == str(tmp_path / "divide.csv")
