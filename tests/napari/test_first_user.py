@@ -21,22 +21,27 @@ pytestmark = [
 ]
 
 SCRIPT = Path(__file__).with_name("first_user_session.py")
+POPULATION = Path(__file__).with_name("population_session.py")
 
 
-def test_demo_click_propagate_and_undo_in_a_real_window_with_a_lazily_loaded_model(reduced_model_dir):
+def run_session(script: Path, model_dir) -> dict:
+    """Run a real-window session script in a fresh process (triton kept out, as for users);
+    its findings, or the crash with every thread's stack."""
     env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM2_ALLOW_TRITON"}
     result = subprocess.run(
-        [sys.executable, "-X", "faulthandler", str(SCRIPT), str(reduced_model_dir)],
+        [sys.executable, "-X", "faulthandler", str(script), str(model_dir)],
         capture_output=True,
         text=True,
         timeout=600,
         env=env,
     )
-    assert result.returncode == 0, (
-        f"the window crashed or failed (status {result.returncode}):\n{result.stderr[-3000:]}"
-    )
+    assert result.returncode == 0, f"the window crashed (status {result.returncode}):\n{result.stderr[-3000:]}"
     line = next(x for x in result.stdout.splitlines() if x.startswith("FINDINGS "))
-    found = json.loads(line.removeprefix("FINDINGS "))
+    return json.loads(line.removeprefix("FINDINGS "))
+
+
+def test_demo_click_propagate_and_undo_in_a_real_window_with_a_lazily_loaded_model(reduced_model_dir):
+    found = run_session(SCRIPT, reduced_model_dir)
     assert found["model_loaded_before_click"] is False  # the model loads on the first click, after the viewer
     assert 0.05 < found["preview_pixels"] / found["frame_pixels"] < 0.95  # the click gave a real mask
     assert found["tracked_frames"] == found["n_frames"] - 3  # Forward from frame 3 reached the end
@@ -59,25 +64,10 @@ def test_demo_click_propagate_and_undo_in_a_real_window_with_a_lazily_loaded_mod
     assert found["object_list"] == [f"object {first}", f"object {second}"]
 
 
-POPULATION = Path(__file__).with_name("population_session.py")
-
-
 def test_every_cell_seeded_tracked_divided_by_hand_and_undone_in_a_real_window(reduced_model_dir):
     """The 'All cells' workflow as a user drives it: Preview seeds, Track all cells (the model
     loads then), a cell picked in the object list, Divide… and two canvas clicks, Ctrl-Z."""
-    env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM2_ALLOW_TRITON"}
-    result = subprocess.run(
-        [sys.executable, "-X", "faulthandler", str(POPULATION), str(reduced_model_dir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert result.returncode == 0, (
-        f"the window crashed or failed (status {result.returncode}):\n{result.stderr[-3000:]}"
-    )
-    line = next(x for x in result.stdout.splitlines() if x.startswith("FINDINGS "))
-    found = json.loads(line.removeprefix("FINDINGS "))
+    found = run_session(POPULATION, reduced_model_dir)
     assert found["model_loaded_before_run"] is False
     assert found["seeds"].endswith("seeds on this frame: Track all cells follows them")
     assert found["frames_labelled"] == 15 and found["tracks_layer_points"] > 0

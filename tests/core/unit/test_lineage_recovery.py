@@ -72,23 +72,33 @@ class OracleSession:
         yield FrameResult(start, list(objects), np.array(masks), np.array(scores, np.float32), self.source.roi)
 
 
-def test_linking_rules_recover_a_known_lineage_from_masks_that_follow_the_cells(tmp_path):
-    from ctc_metrics.scripts.evaluate import evaluate_sequence
-    from ctc_metrics.scripts.validate import validate_sequence
-
-    gt, truth = known_population()
+def ground_truth_folder(tmp_path, gt, truth) -> None:
+    """``tmp_path/01_GT/TRA``: the truth in the CTC's ground-truth layout."""
     truth_folder = write_ctc(tmp_path / "truth", gt, truth)
     (tmp_path / "01_GT" / "TRA").mkdir(parents=True)
     for mask in truth_folder.glob("mask*.tif"):
         shutil.copy(mask, tmp_path / "01_GT" / "TRA" / mask.name.replace("mask", "man_track"))
     shutil.copy(truth_folder / "res_track.txt", tmp_path / "01_GT" / "TRA" / "man_track.txt")
 
-    session = OracleSession(gt)
-    tracker = PopulationTracker(session, detect=lambda frame: gt[frame], options=PopulationOptions(redetect_every=1))
+
+def run_on_oracle(gt, options):
+    """The population run on the oracle's masks, the truth as the label seeder on every frame."""
+    tracker = PopulationTracker(OracleSession(gt), detect=lambda frame: gt[frame], options=options)
     labels = np.zeros_like(gt)
     tracker.add_seeds(0, seeds_from_labels(gt[0]))
     for result in tracker.run(0):
         merge_result(labels[result.frame], result)
+    return tracker, labels
+
+
+def test_linking_rules_recover_a_known_lineage_from_masks_that_follow_the_cells(tmp_path):
+    from ctc_metrics.scripts.evaluate import evaluate_sequence
+    from ctc_metrics.scripts.validate import validate_sequence
+
+    gt, truth = known_population()
+    ground_truth_folder(tmp_path, gt, truth)
+
+    tracker, labels = run_on_oracle(gt, PopulationOptions(redetect_every=1))
     assert tracker.lineage.check_against(labels) == []
 
     ours = write_ctc(tmp_path / "01_RES", labels, tracker.lineage)
@@ -110,18 +120,8 @@ def test_without_the_division_rule_the_export_scores_worse(tmp_path):
     from ctc_metrics.scripts.evaluate import evaluate_sequence
 
     gt, truth = known_population()
-    truth_folder = write_ctc(tmp_path / "truth", gt, truth)
-    (tmp_path / "01_GT" / "TRA").mkdir(parents=True)
-    for mask in truth_folder.glob("mask*.tif"):
-        shutil.copy(mask, tmp_path / "01_GT" / "TRA" / mask.name.replace("mask", "man_track"))
-    shutil.copy(truth_folder / "res_track.txt", tmp_path / "01_GT" / "TRA" / "man_track.txt")
-    tracker = PopulationTracker(
-        OracleSession(gt), detect=lambda frame: gt[frame], options=PopulationOptions(redetect_every=1, divisions=False)
-    )
-    labels = np.zeros_like(gt)
-    tracker.add_seeds(0, seeds_from_labels(gt[0]))
-    for result in tracker.run(0):
-        merge_result(labels[result.frame], result)
+    ground_truth_folder(tmp_path, gt, truth)
+    tracker, labels = run_on_oracle(gt, PopulationOptions(redetect_every=1, divisions=False))
     ours = write_ctc(tmp_path / "01_RES", labels, tracker.lineage)
     scores = evaluate_sequence(str(ours), str(tmp_path / "01_GT"), metrics=["TRA", "BC"], threads=1)
     assert scores["BC(0)"] < 0.5 and scores["TRA"] < 1.0
