@@ -7,6 +7,9 @@
 * ``_layers`` binds the image, labels and prompt layers; ``_prompt_sync`` keeps the
   session's prompts in step with them; ``_objects`` is the object registry.
 * ``_run_writer`` writes results into labels (one undo step per run, progress, flags).
+* ``_population`` shows seeds, the lineage and the Tracks layer; ``_lineage_edits`` applies
+  the user's corrections of the lineage; ``_population_actions`` is the controller's
+  "All cells" part.
 * ``_actions`` saves labels and exports or loads prompts; ``_io`` is the npe2 reader and
   writer; ``_samples`` the sample data.
 
