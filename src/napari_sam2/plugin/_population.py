@@ -36,6 +36,11 @@ EVERYTHING = "SAM 2 (segment everything)"
 TRACKS_REFRESH_S = 1.0  # during a run, the Tracks layer is redrawn at most this often
 
 
+def _frames_of(item: list) -> set[int]:
+    """Frames a RunHistory item wrote (its atoms' keys start with the (T, Y, X) plane's frame)."""
+    return {int(key[0]) for key, _, _ in item}
+
+
 class PopulationView:
     """Main thread: the previewed seeds, the lineage copy and its versions, the Tracks layer."""
 
@@ -49,6 +54,7 @@ class PopulationView:
         self.tracks_layer = None
         self._centres: dict[int, dict[int, tuple[float, float]]] = {}  # frame -> track -> (y, x)
         self._versions: list[tuple[list, list[dict]]] = []  # (undo item, lineage rows), oldest first
+        self._present: list[bool] = []  # whether each version's item was in the undo history
         self._drawn_at = 0.0
         self._options = None  # the last run's PopulationOptions
 
@@ -155,27 +161,38 @@ class PopulationView:
         """The run ended; ``item`` is its undo item (None: it wrote nothing)."""
         self.running = False
         if item is not None:
-            self._versions.append((item, self.lineage.as_dict()))
+            self._record(item, self.lineage)
         self._show_tracks()
 
     def edited(self, lineage: Lineage, item) -> None:
         """A correction changed the lineage and, as the undo step ``item``, the labels."""
         self.lineage = lineage
-        self._versions.append((item, lineage.as_dict()))
-        self._recentre()
+        self._record(item, lineage)
+        self._recentre(_frames_of(item))
         self._show_tracks()
+
+    def _record(self, item, lineage: Lineage) -> None:
+        self._versions.append((item, lineage.as_dict()))
+        self._present.append(True)
 
     def follow_undo(self, history: list) -> bool:
         """After an undo or redo: the lineage of the newest record still in ``history``.
 
-        Returns whether the lineage changed (the Tracks layer is then rebuilt)."""
+        Returns whether the lineage changed (the Tracks layer is then rebuilt, from the
+        frames the undone or redone steps touched)."""
         if self.running or not self._versions:
             return False
-        rows = next((rows for item, rows in reversed(self._versions) if in_undo_history(item, history)), [])
+        present = [in_undo_history(item, history) for item, _ in self._versions]
+        touched = set()
+        for (item, _), now, before in zip(self._versions, present, self._present):
+            if now != before:
+                touched |= _frames_of(item)
+        self._present = present
+        rows = next((rows for (_, rows), now in zip(reversed(self._versions), reversed(present)) if now), [])
         if rows == self.lineage.as_dict():
             return False
         self.lineage = Lineage.from_dict(rows)
-        self._recentre()
+        self._recentre(touched)
         self._show_tracks()
         return True
 
@@ -183,11 +200,13 @@ class PopulationView:
     def _plane(self, frame: int) -> np.ndarray:
         return np.asarray(self.binding.labels.data[self.binding.plane_index(frame)])
 
-    def _recentre(self) -> None:
+    def _recentre(self, frames) -> None:
+        """Centres of ``frames`` read again from the labels (the others did not change)."""
         if self.binding.labels is None:
             self._centres = {}
             return
-        self._centres = {frame: label_centres(self._plane(frame)) for frame in range(self.binding.frame_count())}
+        for frame in frames:
+            self._centres[frame] = label_centres(self._plane(frame))
 
     def _show_tracks(self) -> None:
         self._drawn_at = time.monotonic()

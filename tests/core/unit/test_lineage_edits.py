@@ -98,3 +98,18 @@ def test_a_division_marked_by_hand_ends_the_mother_and_drops_her_later_descendan
         automatic_result()[1].divide(1, 0, (7, 8))
     with pytest.raises(Sam2InputError, match="two new ids"):
         automatic_result()[1].divide(1, 2, (5, 8))
+
+
+def test_label_centres_are_the_centres_of_mass_of_each_label():
+    from scipy import ndimage
+
+    from napari_sam2.core.lineage import label_centres
+
+    labels, _ = automatic_result()
+    plane = labels[5]
+    found = label_centres(plane)
+    ids = sorted(int(i) for i in np.unique(plane) if i)
+    assert sorted(found) == ids
+    for i, centre in zip(ids, ndimage.center_of_mass(np.ones(plane.shape), plane, ids)):
+        assert np.allclose(found[i], centre)
+    assert label_centres(np.zeros((4, 4), np.uint16)) == {}
