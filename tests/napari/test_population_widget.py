@@ -97,6 +97,14 @@ def test_sam_seeds_are_found_on_the_worker_and_shown(widget, qtbot, monkeypatch)
     qtbot.waitUntil(lambda: widget.controller.idle and "SAM 2 seeds" in viewer.layers, timeout=60_000)
     n = len(np.unique(viewer.layers["SAM 2 seeds"].data)) - 1
     assert n >= 1 and panel.found.text().startswith(f"{n} seeds")
+    # New cells are found the way the seeds were: SAM 2 segments the named frame again, on the worker.
+    segmented = []
+    original = everything.segment_everything
+    monkeypatch.setattr(everything, "segment_everything", lambda s, f, *a: segmented.append(f) or original(s, f, *a))
+    panel.redetect_frames.setText("3")
+    panel.track_button.click()
+    qtbot.waitUntil(lambda: widget.controller.idle, timeout=120_000)
+    assert segmented == [3] and len(widget.controller.population.lineage) >= n
 
 
 def _track_all_cells(widget, qtbot, frames=""):
