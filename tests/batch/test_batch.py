@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tifffile
 
@@ -245,3 +246,15 @@ def test_a_glob_batch_loads_the_model_once_per_worker_and_records_itself(schedul
     assert sidecar["settings"]["command"].startswith("napari-sam2 track ")
     assert tifffile.imread(tmp_path / "out" / "well_A1.tif").shape == (4, 160, 224)
     assert [r["status"] for r in report(tmp_path / "out")] == ["done"] * len(names)
+
+
+def test_an_output_napari_sam2_did_not_write_is_never_replaced_even_with_force(tmp_path, capfd):
+    manifest = make_plate(tmp_path)
+    mine = tmp_path / "out" / "A.tif"
+    tifffile.imwrite(mine, np.ones((2, 4, 4), np.uint16))  # the user's own file, by chance of the same name
+    before = mine.read_bytes()
+    manifest.write_text("input,prompts,output\nA/timelapse.tif,A/timelapse_prompts.csv,A.tif\n")
+    code = main(["batch", str(manifest), "--out-dir", str(tmp_path / "out"), "--force", "--quiet"])
+    assert code == 2 and mine.read_bytes() == before
+    [row] = report(tmp_path / "out")
+    assert row["status"] == "failed" and row["error"] == f"{mine} exists and was not written by napari-sam2."

@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import Sam2InputError
+from ..core.errors import ModelUnavailableError, Sam2InputError
 from .manifest import Row, fingerprint, read_stacks
 
 REPORT = "batch-report.csv"
@@ -71,17 +71,18 @@ def run_batch(settings: BatchSettings) -> int:
     todo = []
     for row in rows:
         argv = row.track_argv(settings.track_argv)
-        print_hash = fingerprint(argv, row)
+        settings_hash = fingerprint(argv, row)
+        sidecar = _sidecar(row.output)
         if row.problem:
             records[row.number].update(status="failed", error=row.problem, kind="user")
-        elif not settings.force and _finished(row.output, print_hash):
-            records[row.number].update(status="skipped", error="done earlier with the same settings")
-        elif row.output.exists() and not settings.force and not _ours(row.output):
+        elif row.output.exists() and sidecar is None:  # never replaced, not even with --force
             records[row.number].update(
                 status="failed", kind="user", error=f"{row.output} exists and was not written by napari-sam2."
             )
+        elif not settings.force and _finished(sidecar, settings_hash):
+            records[row.number].update(status="skipped", error="done earlier with the same settings")
         else:
-            todo.append((row, [*argv, "--overwrite", "--quiet", "--batch-settings-hash", print_hash]))
+            todo.append((row, [*argv, "--overwrite", "--quiet", "--batch-settings-hash", settings_hash]))
     if todo:
         _prepare_model(settings)
         interrupted = _run_on_cluster(settings, todo, records)
@@ -106,27 +107,22 @@ def _record(row: Row) -> dict:
     }
 
 
-def _finished(output: Path, settings_hash: str) -> bool:
+def _sidecar(output: Path) -> dict | None:
+    """The JSON napari-sam2 wrote beside ``output`` (None: no output, or not ours)."""
     from ..core.io import read_sidecar
 
     if not output.exists():
-        return False
+        return None
     try:
-        sidecar = read_sidecar(output)
+        return read_sidecar(output)
     except Sam2InputError:
+        return None
+
+
+def _finished(sidecar: dict | None, settings_hash: str) -> bool:
+    if sidecar is None:
         return False
     return sidecar.get("complete") is True and sidecar.get("settings", {}).get("batch_settings_hash") == settings_hash
-
-
-def _ours(output: Path) -> bool:
-    """The output was written by napari-sam2 (its sidecar names it), so it may be redone."""
-    from ..core.io import read_sidecar
-
-    try:
-        read_sidecar(output)
-    except Sam2InputError:
-        return False
-    return True
 
 
 def _prepare_model(settings: BatchSettings) -> None:
@@ -135,7 +131,13 @@ def _prepare_model(settings: BatchSettings) -> None:
 
     kind, target = resolve_spec(settings.model)
     if kind == "hub":
-        fetch_from_hub(target, progress=not settings.quiet)
+        try:
+            fetch_from_hub(target, progress=not settings.quiet)
+        except ModelUnavailableError:
+            if not settings.scheduler:
+                raise
+            # Workers elsewhere have their own cache (or network): they may still find it.
+            print(f"napari-sam2: {target} is not in this machine's cache; the workers look in theirs.", file=sys.stderr)
     elif kind == "checkpoint":
         from ..core.checkpoints import convert_checkpoint
 
