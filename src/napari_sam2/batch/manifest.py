@@ -63,9 +63,7 @@ class Row:
 def _option_argv(key: str, value: str) -> list[str]:
     flag = f"--{key.replace('_', '-')}"
     parts = [p for p in value.replace(",", ";").split(";") if p.strip()]
-    if key == "hold":
-        return [arg for part in parts for arg in (flag, part.strip())]
-    if key == "channel":
+    if key in ("hold", "channel"):  # repeated options: one flag per value
         return [arg for part in parts for arg in (flag, part.strip())]
     if key == "roi":
         return [flag, *(p.strip() for p in parts)]
@@ -184,11 +182,12 @@ def _row_problem(row: Row, seeds_given: bool) -> str | None:
     for path in (row.prompts, row.boxes):
         if path is not None and not path.exists():
             return f"The prompts file {path} does not exist."
-    for given in (row.input, row.prompts, row.boxes):
-        if given is not None and given.exists() and row.output.exists() and os.path.samefile(given, row.output):
-            return f"The output {row.output} is the input {given}; choose another --out-dir or output."
-    if os.path.abspath(row.output) == os.path.abspath(row.input):
-        return f"The output {row.output} is the input {row.input}; choose another --out-dir or output."
+    from ..core.outputs import same_or_inside, sidecar_path
+
+    for target in (row.output, sidecar_path(row.output)):
+        for given in (row.input, row.prompts, row.boxes):
+            if given is not None and same_or_inside(target, given):
+                return f"The output {target} is the input {given}; choose another --out-dir or output."
     return None
 
 

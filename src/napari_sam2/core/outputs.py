@@ -70,7 +70,7 @@ def check_outputs(
         if given is None:
             continue
         for target in targets:
-            if _same_or_inside(target, Path(given)):
+            if same_or_inside(target, Path(given)):
                 raise Sam2InputError(f"The output {target} is the input {given} (or inside it); choose another --out.")
     existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
     if existing and not overwrite:
@@ -78,7 +78,9 @@ def check_outputs(
     return out
 
 
-def _same_or_inside(target: Path, given: Path) -> bool:
+def same_or_inside(target: Path, given: Path) -> bool:
+    """``target`` is the file ``given`` by any path (``..``, a symlink, a hard link), or lies
+    inside the folder ``given`` (a zarr input)."""
     if not given.exists():
         return False
     if target.exists() and os.path.samefile(target, given):

@@ -142,14 +142,13 @@ class PopulationTracker:
             raise Sam2InputError("No seed lies inside the region: there is nothing to track.")
         self._seeds.setdefault(frame, {}).update(parts)
 
-    def add_prompted(self, objects=None) -> int:
+    def add_prompted(self, objects=None) -> None:
         """Objects prompted in the session (clicks, boxes) join as tracks from their earliest
-        prompted frame; returns the first frame a run must start on to include them all."""
+        prompted frame (a run must start there to include them)."""
         prompts = self.session.prompts()
         for obj in self.session.object_ids if objects is None else objects:
             if prompts.get(obj) and obj not in self.lineage:
                 self._prompted[int(obj)] = min(prompts[obj])
-        return min(self._prompted.values(), default=len(self.session.source))
 
     def add_division(self, cell: int, frame: int, daughters) -> None:
         """``cell`` divides on ``frame`` into daughters at these clicks (see :meth:`divide`),
