@@ -119,23 +119,28 @@ def test_user_errors_are_not_retried_and_other_failures_are_retried_a_bounded_nu
 
 
 def test_a_worker_killed_mid_stack_loses_nothing(tmp_path, reduced_model_dir, capfd):
+    """Names as a plate screen writes them ('well[B2] é?'): the killed worker's partial is
+    still found and removed by the retry, and no pattern matches another stack's files."""
     import psutil
 
-    for name in "AB":
+    names = {"A": "well[B2] é?", "B": "well*C1"}
+    for name in names.values():
         assert main(["sample", str(tmp_path / name), "--frames", "16"]) == 0
     manifest = tmp_path / "m.csv"
     manifest.write_text(
-        "input,prompts,output\n" + "".join(f"{k}/timelapse.tif,{k}/timelapse_prompts.csv,{k}.tif\n" for k in "AB")
+        "input,prompts,output\n"
+        + "".join(f"{n}/timelapse.tif,{n}/timelapse_prompts.csv,{n}.tif\n" for n in names.values())
     )
     out = tmp_path / "out"
     out.mkdir()
     killed = []
+    a_partial = f".{names['A']}.tif."
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         watcher = distributed.Client(cluster)
 
         def kill_a_worker_mid_stack():
             end = time.monotonic() + 240
-            while not list(out.glob(".A.tif.*.partial")) and time.monotonic() < end:
+            while not any(n.startswith(a_partial) for n in os.listdir(out)) and time.monotonic() < end:
                 time.sleep(0.2)
             time.sleep(3)  # a few frames into stack A
             pids = watcher.run(os.getpid)
@@ -153,11 +158,12 @@ def test_a_worker_killed_mid_stack_loses_nothing(tmp_path, reduced_model_dir, ca
     assert killed, "no worker was running stack A"
     assert code == 0 and [r["status"] for r in report(out)] == ["done", "done"]
     ref = tmp_path / "ref.tif"
-    stack, prompts = tmp_path / "A" / "timelapse.tif", tmp_path / "A" / "timelapse_prompts.csv"
+    stack, prompts = tmp_path / names["A"] / "timelapse.tif", tmp_path / names["A"] / "timelapse_prompts.csv"
     assert main(["track", str(stack), "--prompts", str(prompts), "--out", str(ref), "--model", str(reduced_model_dir),
                  "--quiet"]) == 0  # fmt: skip
-    assert (tifffile.imread(out / "A.tif") == tifffile.imread(ref)).all()
-    assert io.read_sidecar(out / "A.tif")["complete"] is True
+    a_out = out / f"{names['A']}.tif"
+    assert (tifffile.imread(a_out) == tifffile.imread(ref)).all()
+    assert io.read_sidecar(a_out)["complete"] is True
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
     assert leftovers == []  # the killed worker's partial was removed by the retry
 

@@ -15,10 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display with OpenGL: run under xvfb-run"),
-]
+pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
 
 SCRIPT = Path(__file__).with_name("first_user_session.py")
 POPULATION = Path(__file__).with_name("population_session.py")

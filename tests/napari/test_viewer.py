@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 napari = pytest.importorskip("napari")
 
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display with OpenGL: run under xvfb-run"),
-]
+pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
 
 
 def _click(layer, position, modifiers=()):

@@ -131,8 +131,21 @@ def _read_manifest(path: Path, out_dir: Path) -> list[Row]:
     return rows
 
 
+def expand_stacks(pattern: str) -> list[Path]:
+    """The stacks a user named: the path itself when it exists (``well[B2].tif`` is a name,
+    not a pattern), else the files the glob matches, in order, with the folders of the
+    pattern that exist taken literally (``plate [1]/*.tif``)."""
+    path = Path(pattern)
+    if path.exists():
+        return [path]
+    parts = path.parts
+    literal = next((k for k in range(len(parts) - 1, 0, -1) if Path(*parts[:k]).is_dir()), 0)
+    escaped = os.path.join(glob.escape(str(Path(*parts[:literal]))), *parts[literal:]) if literal else pattern
+    return sorted(Path(p) for p in glob.glob(escaped))
+
+
 def _from_glob(pattern: str, out_dir: Path, seeds_given: bool) -> list[Row]:
-    inputs = sorted(Path(p) for p in glob.glob(pattern) if _stem(Path(p)) != Path(p).name)
+    inputs = [p for p in expand_stacks(pattern) if _stem(p) != p.name]
     if not inputs:
         raise Sam2InputError(f"No stack matches {pattern!r} (TIFF, .npy or .zarr).")
     rows = []

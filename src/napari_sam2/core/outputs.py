@@ -93,7 +93,23 @@ def same_or_inside(target: Path, given: Path) -> bool:
 
 # -- partial files --------------------------------------------------------------------------
 def _partials_of(path: Path) -> list[Path]:
-    return sorted(path.parent.glob(f".{path.name}.*.partial"))
+    """The partials of ``path``: ``.NAME.<token>.partial``, the name taken literally (a plate's
+    ``well[B2].tif`` or ``A?.tif`` is a name, not a pattern)."""
+    prefix, suffix = f".{path.name}.", ".partial"
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    return sorted(
+        path.parent / name
+        for name in names
+        if name.startswith(prefix) and name.endswith(suffix) and _is_token(name[len(prefix) : -len(suffix)])
+    )
+
+
+def _is_token(text: str) -> bool:
+    """A partial's token: the 12 hex digits :class:`PartialFile` writes."""
+    return len(text) == 12 and all(c in "0123456789abcdef" for c in text)
 
 
 def remove_stale_partials(path: str | os.PathLike) -> int:
