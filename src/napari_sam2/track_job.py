@@ -68,8 +68,13 @@ def _exported_settings(args: argparse.Namespace) -> None:
     given = args.prompts or args.boxes
     path = io.prompt_settings_path(given) if given else None
     taken = []
+    args.model_given = args.model
+    args.history = args.history_masks = None
     if path is not None and path.exists():
         settings = io.read_prompt_settings(path)
+        args.history = settings.get("history")
+        if settings.get("masks"):
+            args.history_masks = str(path.with_name(settings["masks"]))
         for key in ("axis", "hold", "contrast_limits", "roi", "model", "model_config", "fill_hole_area"):
             if getattr(args, key) is None and settings.get(key) not in (None, []):
                 setattr(args, key, settings[key])
@@ -109,6 +114,8 @@ def run_track(args: argparse.Namespace, *, loader=None, stop: Callable[[], bool]
     if args.fill_hole_area < 0:
         raise Sam2InputError(f"--fill-hole-area must be 0 (off) or more, got {args.fill_hole_area}.")
     check_model_config(resolve_spec(args.model)[0], args.model_config)
+    history = _history_to_replay(args)
+    args.replaying = history is not None
     image = io.read_image(args.input)
     writer = None
     try:
@@ -122,25 +129,109 @@ def run_track(args: argparse.Namespace, *, loader=None, stop: Callable[[], bool]
         else:
             _validate_prompts(source, points, boxes)
         shape = (len(source), *source.full_frame_shape)
-        ids = [r.object_id for r in [*points, *boxes]]
+        ids = [r.object_id for r in [*points, *boxes]] + (history_objects(history) if history else [])
         if plan is not None:  # cells found later get new ids: room for them
             ids += [*plan.seeds, 2**16 - 1]
         writer = io.LabelsTiffWriter(
             out, shape=shape, dtype=label_dtype(max(ids)), frame_axis_letter=letter, scale=image.scale, unit=image.unit
         )
+        if history is not None:
+            written, writer = writer, None  # from here on, _run_and_write commits or discards it
+            return _replay(history, image, source, written, out, args, disk, loader, stop)
         session = _open_session(source, points, boxes, disk, args, loader)
         tracker = None if plan is None else cli_population.tracker_for(session, plan, args)  # may find no seed
         written, writer = writer, None  # from here on, _run_and_write commits or discards it
         if tracker is None:
-            return _run_and_write(session, written, out, args, stop=stop)
-        results = cli_population.results(session, plan, tracker, args)
-        outcome = _run_and_write(session, written, out, args, results=results, lineage=tracker.lineage, stop=stop)
+            frames = _merged(_with_progress(session, args), written)
+            return _run_and_write(lambda: session, written, out, args, frames=frames, stop=stop)
+        frames = _merged(cli_population.results(session, plan, tracker, args), written, contest=False)
+        lineage = tracker.lineage
+        outcome = _run_and_write(lambda: session, written, out, args, frames=frames, lineage=lineage, stop=stop)
         cli_population.export(out, tracker, args, image.scale, letter)
         return outcome
     finally:
         if writer is not None:
             writer.discard()
         image.close()
+
+
+def _merged(results, writer, *, contest: bool = True):
+    """Each result merged into its frame of the output (the one overlap rule); yields the frame.
+    A population run tracks every cell together (``contest=False``, as in napari)."""
+    from .core.labels import LabelMerger
+
+    merger = LabelMerger()
+    for result in results:
+        writer.write_frame(result.frame, merger.merge(writer.read_frame(result.frame), result, contest=contest))
+        yield result.frame
+
+
+# -- replaying a napari session ------------------------------------------------------------------
+def _history_to_replay(args):
+    """The napari session exported with the prompts, when ``track`` should replay it: no
+    ``--seeds`` and no option that asks for another run (``--direction``, ``--start``,
+    ``--range``). Checked before the model loads."""
+    from .core import io
+    from .core.history import SessionHistory
+
+    if not args.history:
+        return None
+    asked = [f"--{k}" for k in ("direction", "start", "range") if getattr(args, k) is not None]
+    if args.seeds or asked:
+        if not args.quiet:
+            what = "--seeds" if args.seeds else ", ".join(asked)
+            print(f"napari-sam2: {what} given: tracking the prompts as asked, not as napari ran them", file=sys.stderr)
+        return None
+    masks = io.read_history_masks(args.history_masks) if args.history_masks else []
+    history = SessionHistory.from_dict(args.history, masks)
+    first = history.settings[0]
+    for settings in history.settings[1:]:
+        if (settings.get("axis"), settings.get("hold")) != (first.get("axis"), first.get("hold")):
+            raise Sam2InputError(
+                "The napari session changed the propagated axis or the held slices part-way; track replays "
+                "one axis at one place: export again after tracking along one axis."
+            )
+    if history.unreplayable and not args.quiet:
+        print(
+            f"napari-sam2: the napari labels also hold {' and '.join(history.unreplayable)}, which this "
+            "replay cannot repeat",
+            file=sys.stderr,
+        )
+    for key in ("axis", "hold", "contrast_limits", "roi", "fill_hole_area"):  # the output is the first's
+        setattr(args, key, first.get(key) if key != "hold" else list(first.get("hold") or []))
+    if args.fill_hole_area is None:
+        args.fill_hole_area = 8
+    return history
+
+
+def history_objects(history) -> list[int]:
+    return [int(getattr(step, "object", 0) or 0) for step in history.steps] + [
+        o for step in history.steps for o in getattr(step, "objects", [])
+    ]
+
+
+def _replay(history, image, source, writer, out, args, disk, loader, stop) -> TrackOutcome:
+    """Replay the napari session into ``writer``, segment by segment (see core.history)."""
+    from .core.history import replay
+
+    opened: list = []
+
+    def open_session(settings: dict):
+        options = argparse.Namespace(**vars(args))
+        for key in ("axis", "contrast_limits", "roi"):
+            setattr(options, key, settings.get(key))
+        options.hold = list(settings.get("hold") or [])
+        options.fill_hole_area = int(settings.get("fill_hole_area", args.fill_hole_area))
+        options.model = args.model_given or settings.get("model") or args.model
+        segment, _ = _frame_source(image, options)
+        opened.append(_open_session(segment, [], [], disk, options, loader))
+        return opened[-1]
+
+    if not args.quiet:
+        steps = len(history.steps)
+        print(f"napari-sam2: replaying the napari session ({steps} steps) exported with the prompts", file=sys.stderr)
+    frames = replay(history, open_session=open_session, labels=writer, n_frames=len(source))
+    return _run_and_write(lambda: opened[-1] if opened else None, writer, out, args, frames=frames, stop=stop)
 
 
 def _validate_prompts(source, points, boxes) -> None:
@@ -281,8 +372,9 @@ def _points_frame_axis(source) -> int:
     return skipped.index(source.frame_axis)
 
 
-def _run_and_write(session, writer, out: Path, args, *, results=None, lineage=None, stop=None) -> TrackOutcome:
-    """Track, writing each finished frame; commit the TIFF + JSON pair however the run ends.
+def _run_and_write(session_of, writer, out: Path, args, *, frames, lineage=None, stop=None) -> TrackOutcome:
+    """Track (``frames`` writes each finished frame into ``writer`` and yields it); commit the
+    TIFF + JSON pair however the run ends. ``session_of()`` is the session, for provenance.
 
     Ctrl-C or SIGTERM (or ``stop()``): finished frames kept, status 130. A file that cannot
     be read mid-run (damaged data): finished frames kept, one line, status 1. The output
@@ -290,7 +382,6 @@ def _run_and_write(session, writer, out: Path, args, *, results=None, lineage=No
     finished frames kept, then the traceback.
     """
     from .core.errors import Sam2FileError
-    from .core.labels import merge_result
     from .core.pipeline import provenance
 
     done: set[int] = set()
@@ -298,11 +389,8 @@ def _run_and_write(session, writer, out: Path, args, *, results=None, lineage=No
     status, code, error = "complete", 0, None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if stop is None else None
     try:
-        for result in _with_progress(session, args) if results is None else results:
-            plane = writer.read_frame(result.frame)
-            merge_result(plane, result)
-            writer.write_frame(result.frame, plane)
-            done.add(result.frame)
+        for frame in frames:
+            done.add(frame)
             return_freed_memory()
             if stop is not None and stop():
                 raise KeyboardInterrupt
@@ -320,6 +408,12 @@ def _run_and_write(session, writer, out: Path, args, *, results=None, lineage=No
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    session = session_of()
+    if session is None:  # stopped before the first session opened
+        writer.discard()
+        if error is not None:
+            raise error
+        raise KeyboardInterrupt
     # The passes end normally only after every planned frame: "complete" needs no recount.
     complete = status == "complete"
     settings = _settings(args)
@@ -329,8 +423,9 @@ def _run_and_write(session, writer, out: Path, args, *, results=None, lineage=No
     writer.commit(sidecar)
     if error is not None:
         raise error
-    _report(out, done, len(session.source), status)
-    return TrackOutcome(code, len(done), len(session.source), status)
+    n = writer.shape[0]
+    _report(out, done, n, status)
+    return TrackOutcome(code, len(done), n, status)
 
 
 def _raise_interrupt(signum, frame):
@@ -372,6 +467,7 @@ def _settings(args) -> dict:
         "redetect_frames": args.redetect_frames if args.seeds else None,
         "divisions": args.divisions if args.seeds else None,
         "divide_file": getattr(args, "divide", None),
+        "replayed": bool(getattr(args, "replaying", False)),
         "command": getattr(args, "command_line", None) or "napari-sam2 " + " ".join(sys.argv[1:]),
         "batch_settings_hash": getattr(args, "settings_hash", None),
     }

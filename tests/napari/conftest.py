@@ -38,3 +38,12 @@ def make_tracker(qtbot, reduced_model, reduced_model_dir):
     yield make
     for controller in made:
         controller.close()
+
+
+def choose(combo, text: str) -> None:
+    """Pick ``text`` in a combo box as a user does: the item becomes current, then ``activated``."""
+    index = combo.findText(text)
+    if index < 0:
+        index = next(i for i in range(combo.count()) if combo.itemText(i).endswith(text))
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)

@@ -119,6 +119,7 @@ def cancel_resume_and_a_second_object(app, viewer, widget, idle) -> dict:
     wait_until(app, idle)
     found["resume_note"] = run.note.text()
     found["resume_total"] = progress[0].total
+    found["resume_first_done"] = progress[0].done
     found["first_estimate"] = progress[1].text()
     found["frames_after_resume"] = frames_with(labels, obj)
 

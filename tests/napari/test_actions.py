@@ -12,7 +12,6 @@ pytest.importorskip("napari")
 
 
 from napari_sam2.cli import main  # noqa: E402
-from napari_sam2.plugin._actions import save_labels  # noqa: E402
 from napari_sam2.plugin._io import get_prompts_reader, write_labels  # noqa: E402
 from tests.helpers import assert_differs, assert_meaningful, moving_blob_stack  # noqa: E402
 
@@ -32,7 +31,7 @@ def tracked(make_tracker):
 
 def test_save_labels_writes_tiff_and_provenance(tracked, tmp_path):
     controller, _ = tracked
-    written = save_labels(controller, tmp_path / "labels.tif")
+    written = controller.save_labels(tmp_path / "labels.tif")
     labels = tifffile.imread(written[0])
     np.testing.assert_array_equal(labels, controller.labels_layer.data)
     sidecar = json.loads((tmp_path / "labels.json").read_text())

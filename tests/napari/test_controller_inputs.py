@@ -117,7 +117,7 @@ def test_quality_flags_and_plain_messages():
     assert plain_error(Sam2InputError("plain words")) == "plain words"
 
 
-def test_offline_without_the_model_is_the_clis_message(qtbot, tmp_path, monkeypatch):
+def test_offline_without_the_model_says_what_to_do_in_napari(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True, raising=False)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
@@ -131,5 +131,6 @@ def test_offline_without_the_model_is_the_clis_message(qtbot, tmp_path, monkeypa
     qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
     assert len(messages) == 1
     assert "facebook/sam2.1-hiera-small" in messages[0] and "napari-sam2 download sam2.1-small" in messages[0]
+    assert "--model" not in messages[0] and "into the model box" in messages[0]  # not the CLI's option
     assert controller.labels_layer.data.sum() == 0
     controller.close()

@@ -51,7 +51,7 @@ def test_demo_click_propagate_and_undo_in_a_real_window_with_a_lazily_loaded_mod
     assert 2 <= kept < 21 and found["frames_before_resume"] == list(range(3, 3 + kept))
     assert found["after_cancel"] == f"Cancelled after frame {kept} of 21: press the same button to resume"
     assert found["resume_note"] == f"Tracking object {found['object']}; resuming: {kept} frames already done."
-    assert found["resume_total"] == 21 - kept
+    assert found["resume_total"] == 21 and found["resume_first_done"] == kept  # the run's frames, resumed or not
     assert "estimating" in found["first_estimate"]  # no guess before two frames are timed
     assert found["frames_after_resume"] == list(range(3, 24))
     # A new object propagates alone; the first one is not re-tracked and does not change.
@@ -66,7 +66,7 @@ def test_every_cell_seeded_tracked_divided_by_hand_and_undone_in_a_real_window(r
     loads then), a cell picked in the object list, Divide… and two canvas clicks, Ctrl-Z."""
     found = run_session(POPULATION, reduced_model_dir)
     assert found["model_loaded_before_run"] is False
-    assert found["seeds"].endswith("seeds on this frame: Track all cells follows them")
+    assert found["seeds"].endswith("seeds on frame 0: Track all cells follows them")
     assert found["frames_labelled"] == 15 and found["tracks_layer_points"] > 0
     assert found["selected"] and found["pick_first"].endswith("on frame 5.")
     assert found["pick_second"] == "Now click the second daughter on frame 5."

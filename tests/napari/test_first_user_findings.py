@@ -16,8 +16,8 @@ pytest.importorskip("napari")
 
 from napari_sam2.core import outputs  # noqa: E402
 from napari_sam2.core.errors import Sam2FileError, Sam2InputError  # noqa: E402
-from napari_sam2.plugin._actions import save_labels  # noqa: E402
 from tests.helpers import assert_meaningful, moving_blob_stack  # noqa: E402
+from tests.napari.conftest import choose  # noqa: E402
 
 
 def test_an_image_of_another_shape_gets_its_own_labels_layer(make_tracker):
@@ -37,14 +37,14 @@ def test_a_zstack_is_saved_as_z_with_its_step_and_partial_work_is_not_complete(m
     controller.image_layer.axis_labels = ("z", "y", "x")
     controller.add_click([2, 40, 35])
     wait()
-    save_labels(controller, tmp_path / "labels.tif")
+    controller.save_labels(tmp_path / "labels.tif")
     with tifffile.TiffFile(tmp_path / "labels.tif") as tif:
         assert tif.is_imagej and tif.series[0].axes == "ZYX" and tif.imagej_metadata["spacing"] == 2.0
     sidecar = outputs.read_sidecar(tmp_path / "labels.tif")
     assert sidecar["complete"] is False and sidecar["frames_done"] == [2]
     controller.propagate("both")
     wait()
-    save_labels(controller, tmp_path / "all.tif")
+    controller.save_labels(tmp_path / "all.tif")
     assert outputs.read_sidecar(tmp_path / "all.tif")["complete"] is True
 
 
@@ -61,9 +61,9 @@ def test_saving_never_replaces_the_image_file_and_a_full_disk_loses_nothing(make
     wait()
     before = stack.read_bytes()
     with pytest.raises(Sam2InputError, match="is the input"):
-        save_labels(controller, stack)
+        controller.save_labels(stack)
     assert stack.read_bytes() == before
-    save_labels(controller, tmp_path / "labels.tif")
+    controller.save_labels(tmp_path / "labels.tif")
     kept = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
     def full(*_):
@@ -71,17 +71,17 @@ def test_saving_never_replaces_the_image_file_and_a_full_disk_loses_nothing(make
 
     monkeypatch.setattr(os, "pwrite", full)
     with pytest.raises(Sam2FileError, match="the disk is full"):
-        save_labels(controller, tmp_path / "labels.tif")
+        controller.save_labels(tmp_path / "labels.tif")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == kept
     with pytest.raises(Sam2InputError, match="does not exist"):
-        save_labels(controller, tmp_path / "missing" / "labels.tif")
+        controller.save_labels(tmp_path / "missing" / "labels.tif")
 
 
 def test_saved_labels_open_in_the_same_place(make_tracker, tmp_path):
     _, controller, wait = make_tracker(moving_blob_stack(4), name="cells")
     controller.add_click([1, 40, 35])
     wait()
-    save_labels(controller, tmp_path / "labels.tif")
+    controller.save_labels(tmp_path / "labels.tif")
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "labels.tif"), controller.labels_layer.data)
 
 
@@ -105,9 +105,9 @@ def test_deleted_tracker_layers_are_recreated_and_closing_recreates_nothing(qtbo
     qtbot.waitUntil(lambda: controller.points_layer is not None and controller.points_layer in viewer.layers)
     points = controller.points_layer
     np.testing.assert_array_equal(points.data, old_points.data)  # the prompt survived
-    assert widget._on_click in points.mouse_drag_callbacks  # clicks work again
+    assert controller._on_click in points.mouse_drag_callbacks  # clicks work again
     viewer.add_image(moving_blob_stack(3, shape=(60, 70)), name="other")
-    widget.image_panel.image_combo.setCurrentText("other")
+    choose(widget.image_panel.image_combo, "other")
     qtbot.wait(50)
     assert sum(layer.name.startswith("SAM 2 prompts") for layer in viewer.layers) <= 2
     viewer.layers.clear()  # what closing the viewer does

@@ -26,7 +26,7 @@ def _dialog_returns(monkeypatch, module, path):
 
 def _errors(monkeypatch):
     messages = []
-    monkeypatch.setattr("napari_sam2.widgets._common.notify", lambda m, error=False: messages.append((m, error)))
+    monkeypatch.setattr("napari_sam2.plugin._notify._show", lambda m, error=False: messages.append((m, error)))
     return messages
 
 

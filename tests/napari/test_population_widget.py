@@ -12,6 +12,7 @@ pytest.importorskip("napari")
 from napari.components import ViewerModel  # noqa: E402
 
 from napari_sam2.core.sample import make_timelapse  # noqa: E402
+from tests.napari.conftest import choose  # noqa: E402
 
 
 @pytest.fixture()
@@ -33,7 +34,7 @@ def widget(qtbot, reduced_model, reduced_model_dir):
 def test_seeds_preview_then_every_cell_is_tracked_with_its_lineage_in_one_undo_step(widget, qtbot, monkeypatch):
     controller, panel, viewer = widget.controller, widget.population_panel, widget.viewer
     errors = []
-    monkeypatch.setattr("napari_sam2.widgets._common.notify", lambda m, error=False: errors.append(m))
+    monkeypatch.setattr("napari_sam2.plugin._notify._show", lambda m, error=False: errors.append(m))
     panel.track_button.click()  # before a preview: one plain message, nothing runs
     assert errors == ["Preview the seeds first: they are the cells that will be tracked."]
     viewer.dims.set_current_step(0, 0)  # seeds on the first frame; the run goes forward
@@ -83,7 +84,6 @@ def test_sam_seeds_are_found_on_the_worker_and_shown(widget, qtbot, monkeypatch)
     import functools
 
     from napari_sam2.core import everything
-    from napari_sam2.plugin import EVERYTHING
 
     loose = functools.partial(
         everything.EverythingOptions, points_per_side=8, pred_iou_thresh=0, stability_score_thresh=0
@@ -91,9 +91,9 @@ def test_sam_seeds_are_found_on_the_worker_and_shown(widget, qtbot, monkeypatch)
     monkeypatch.setattr(everything, "EverythingOptions", loose)
     panel, viewer = widget.population_panel, widget.viewer
     viewer.dims.set_current_step(0, 0)
-    panel.seeder.setCurrentText(EVERYTHING)
+    choose(panel.seeder, "SAM 2 (segment everything)")
     panel.preview_button.click()
-    assert panel.found.text() == "SAM 2 is segmenting this frame …"
+    assert panel.found.text() == "SAM 2 is segmenting frame 0 …"
     qtbot.waitUntil(lambda: widget.controller.idle and "SAM 2 seeds" in viewer.layers, timeout=60_000)
     n = len(np.unique(viewer.layers["SAM 2 seeds"].data)) - 1
     assert n >= 1 and panel.found.text().startswith(f"{n} seeds")
@@ -220,7 +220,7 @@ def test_undo_division_and_join_are_label_edits_the_ctc_validator_accepts(widget
 def test_corrections_refused_in_one_line(widget, qtbot, monkeypatch):
     controller, panel, viewer = widget.controller, widget.population_panel, widget.viewer
     errors = []
-    monkeypatch.setattr("napari_sam2.widgets._common.notify", lambda m, error=False: errors.append(m))
+    monkeypatch.setattr("napari_sam2.plugin._notify._show", lambda m, error=False: errors.append(m))
     _track_all_cells(widget, qtbot)
     cell = min(controller.population.lineage.tracks)
     _select(widget, cell)
@@ -251,7 +251,7 @@ def test_new_cells_are_found_in_the_seed_labels_layer_on_the_frames_named(widget
     planes[4, 125:150, 10:35] = 99  # a cell that enters on frame 4, where no tracked cell is
     viewer.add_labels(planes, name="nuclei")
     panel.refresh()
-    panel.seeder.setCurrentText("nuclei")
+    choose(panel.seeder, "labels: nuclei")
     panel.redetect_frames.setText("4")
     _track_all_cells(widget, qtbot, frames="4")
     lineage = controller.population.lineage

@@ -126,10 +126,15 @@ def test_follow_shows_each_frame_as_it_is_tracked(make_tracker):
     assert shown == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
-def test_object_one_is_bright_and_axes_are_named_as_the_layer_names_them(make_tracker):
+def test_object_colours_are_seen_on_dark_and_bright_cells_and_told_apart_and_axes_are_named(make_tracker):
+    """Object 1 was a dark brown (0.18) on dark fluorescence, object 2 near white on bright
+    nuclei, and objects 3, 4 and 8 hard to tell apart."""
     viewer, controller, _ = make_tracker(moving_blob_stack(4), name="cells", axis_labels=("t", "y", "x"))
-    r, g, b, _ = controller.colour(1)
-    assert 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45  # napari's default id 1 was a dark brown (0.18)
+    colours = np.array([controller.colour(obj)[:3] for obj in range(1, 11)])
+    luminance = colours @ np.array([0.2126, 0.7152, 0.0722])
+    assert (luminance > 0.4).all() and (luminance < 0.8).all(), luminance
+    apart = np.linalg.norm(colours[:, None] - colours[None], axis=-1) + np.eye(10)
+    assert apart.min() > 0.3, apart.min()  # in RGB from 0 to 1: no two of the first ten look alike
     assert axis_name(controller.image_layer, viewer, 0) == "axis 0 (t)"
 
 
@@ -152,7 +157,9 @@ def test_reopening_the_tracker_keeps_its_renamed_layers_and_objects(qtbot, reduc
     qtbot.addWidget(second)
     assert [layer.name for layer in viewer.layers] == names_before  # no "SAM 2 labels [1]"
     assert second.controller.labels_layer is first.controller.labels_layer
-    assert [second.objects_panel.list.item(i).text() for i in range(second.objects_panel.list.count())] == ["object 1"]
+    objects = [second.objects_panel.list.item(i).text() for i in range(second.objects_panel.list.count())]
+    assert objects == ["mother cell"]  # its name too
+    assert second.model_panel.spec() == str(reduced_model_dir)  # and the model chosen
     assert second.image_panel.axis_combo.currentText() == "axis 0, 4 frames"
     second.close_tracker()
 

@@ -80,12 +80,10 @@ def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
     wait()
     np.testing.assert_array_equal(labels.data[5], corrected)
 
-    from napari_sam2.plugin._actions import save_labels
-
-    save_labels(controller, tmp_path / "labels.tif")
+    controller.save_labels(tmp_path / "labels.tif")
     assert (tmp_path / "labels.json").exists()
     [reloaded] = viewer.open(str(tmp_path / "labels.tif"), layer_type="labels", name="reloaded")
     np.testing.assert_array_equal(np.asarray(reloaded.data), labels.data)
     viewer.window.remove_dock_widget(widget)  # what napari's close button does
-    assert widget._on_click not in points.mouse_drag_callbacks
+    assert controller._on_click not in points.mouse_drag_callbacks
     assert widget.controller.idle

@@ -26,7 +26,14 @@ class Sam2InputError(Sam2Error, ValueError):
 
 
 class ModelUnavailableError(Sam2InputError):
-    """The model cannot be loaded: offline and not cached, unknown, or a corrupt directory."""
+    """The model cannot be loaded: offline and not cached, unknown, or a corrupt directory.
+
+    ``in_napari``: the same sentence for napari's users, where the way out is a box or a
+    button rather than a command-line option (None: the message says it for both)."""
+
+    def __init__(self, message: str, *, in_napari: str | None = None) -> None:
+        super().__init__(message)
+        self.in_napari = in_napari
 
 
 class Sam2FileError(Sam2Error):

@@ -323,6 +323,8 @@ def write_box_prompts(path: str | os.PathLike, boxes: list[BoxRow]) -> None:
 #: Settings that change the masks, as ``track`` options: an export carries them so that
 #: ``napari-sam2 track`` reproduces the napari session.
 PROMPT_SETTINGS = ("axis", "hold", "contrast_limits", "roi", "model", "model_config", "fill_hole_area", "boxes")
+#: What else an export from napari carries: the session's history and its mask prompts.
+EXPORT_EXTRAS = ("history", "masks", "napari_sam2_version")
 
 
 def boxes_path(prompts_path: str | os.PathLike) -> Path:
@@ -346,15 +348,38 @@ def read_prompt_settings(path: str | os.PathLike) -> dict:
         settings = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise Sam2InputError(f"{path}: cannot read the exported settings ({exc}).") from None
-    if not isinstance(settings, dict) or not set(settings) <= set(PROMPT_SETTINGS) | {"napari_sam2_version"}:
+    if not isinstance(settings, dict) or not set(settings) <= set(PROMPT_SETTINGS) | set(EXPORT_EXTRAS):
         raise Sam2InputError(f"{path}: not a settings file exported with prompts (keys {', '.join(PROMPT_SETTINGS)}).")
     return settings
+
+
+def history_masks_path(prompts_path: str | os.PathLike) -> Path:
+    """``prompts.csv`` -> ``prompts_masks.npz``: the mask prompts of an exported history."""
+    path = Path(prompts_path)
+    return path.with_name(f"{path.stem}_masks.npz")
+
+
+def write_history_masks(path: str | os.PathLike, masks: list[np.ndarray]) -> None:
+    import io as _io
+
+    buffer = _io.BytesIO()
+    np.savez_compressed(buffer, **{f"mask{i}": np.asarray(m, bool) for i, m in enumerate(masks)})
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_history_masks(path: str | os.PathLike) -> list[np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as found:
+            return [np.asarray(found[f"mask{i}"], bool) for i in range(len(found.files))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise Sam2InputError(f"{path}: cannot read the exported mask prompts ({exc}).") from None
 
 
 # -- outputs --------------------------------------------------------------------------------
 # Label TIFF + JSON writing lives in :mod:`.outputs`; these names are kept here for callers.
 from .outputs import (  # noqa: E402
     LabelsTiffWriter,
+    atomic_write_bytes,
     atomic_write_text,
     check_outputs,
     read_sidecar,
@@ -368,6 +393,7 @@ __all__ = [
     "LabelsTiffWriter",
     "PointRow",
     "PROMPT_SETTINGS",
+    "atomic_write_bytes",
     "atomic_write_text",
     "boxes_path",
     "check_outputs",

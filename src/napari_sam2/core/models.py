@@ -330,12 +330,16 @@ def cache_dir() -> str:
     return str(constants.HF_HUB_CACHE)
 
 
-def _offline_message(hub_id: str, reason: str) -> str:
+def _offline_error(hub_id: str, reason: str) -> ModelUnavailableError:
     name = next((m.name for m in REGISTRY.values() if m.hub_id == hub_id), hub_id)
-    return (
+    said = (
         f"Model {hub_id} is not in the local cache ({cache_dir()}) and could not be downloaded ({reason}). "
         f"On a machine with network run `napari-sam2 download {name}` (copy the cache if needed), "
-        "or pass --model DIR with a directory written by save_pretrained."
+    )
+    return ModelUnavailableError(
+        said + "or pass --model DIR with a directory written by save_pretrained.",
+        in_napari=said + "or type a folder written by save_pretrained into the model box (or pick a .pt "
+        "file with Checkpoint…).",
     )
 
 
@@ -362,7 +366,7 @@ def fetch_from_hub(hub_id: str, *, progress: bool = True, tqdm_class=None) -> tu
             raise ModelUnavailableError(f"Model {hub_id!r} does not exist on the hub or is not public.") from exc
         except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
             reason = "offline mode is on" if _hub_offline() else "no network"
-            raise ModelUnavailableError(_offline_message(hub_id, reason)) from exc
+            raise _offline_error(hub_id, reason) from exc
     path = Path(path)
     return path, path.name
 

@@ -204,15 +204,20 @@ def writing(path: Path, cleanup: PartialFile | None = None) -> Iterator[None]:
         ) from exc
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a locked partial: all or nothing."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a locked partial: all or nothing."""
     partial = PartialFile(path)
     try:
-        partial.write(text.encode("utf-8"))
+        partial.write(data)
         partial.sync()
         partial.rename()
     finally:
         partial.discard()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a locked partial: all or nothing."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike, payload: dict) -> None:

@@ -92,6 +92,23 @@ def session_masks(session: TrackingSession) -> list[tuple[int, int]]:
     return [(o, f) for o, frames in session.prompts().items() for f, pr in frames.items() if pr.mask is not None]
 
 
+def track_options(source: FrameSource, *, model: str, fill_hole_area: int) -> dict[str, Any]:
+    """The ``napari-sam2 track`` options under which the CLI sees what ``source`` shows the
+    model (axis, held indices, contrast limits, region), with the model and hole filling."""
+    roi = source.roi
+    whole = (roi.y0, roi.x0, roi.y1, roi.x1) == (0, 0, *source.full_frame_shape)
+    contrast = None if source.is_uint8 or source.contrast_limits is None else source.contrast_limits
+    return {
+        "axis": source.frame_axis,
+        "hold": [f"{axis}={index}" for axis, index in sorted(source.held.items())],
+        "contrast_limits": None if contrast is None else [float(v) for v in contrast],
+        "roi": None if whole else [roi.y0, roi.x0, roi.y1, roi.x1],
+        "model": model,
+        "model_config": None,
+        "fill_hole_area": int(fill_hole_area),
+    }
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """What a provenance record says about the model and input: copied off a session, so

@@ -1,15 +1,19 @@
 """The napari side of napari-sam2: everything between napari's layers and the core.
 
-* ``_controller.TrackerController`` wires the parts below; widgets use it through
-  :class:`TrackerApi` and its :class:`TrackerEvents`.
+* ``_state.TrackerState`` is the one evented model of what the tracker works on; each
+  image's work is a ``Workspace`` kept in its Labels layer. Widgets observe it.
+* ``_controller.TrackerController`` owns the state and wires the parts below; widgets use it
+  through :class:`TrackerApi` (``_api``); ``_population_actions`` is its "All cells" part.
 * ``_session_owner`` holds the model and session on the worker thread only;
-  ``_serial_worker`` runs its tasks in order; ``_messages`` are what the tasks send back.
-* ``_layers`` binds the image, labels and prompt layers; ``_prompt_sync`` keeps the
-  session's prompts in step with them; ``_objects`` is the object registry.
-* ``_run_writer`` writes results into labels (one undo step per run, progress, flags).
+  ``_serial_worker`` runs its tasks in order; ``_messages`` are what the tasks send back and
+  ``_replies`` handles them on the main thread.
+* ``_layers`` binds the image, labels and prompt layers (and the click callback);
+  ``_layer_source`` reads what the model sees from a layer; ``_prompt_sync`` keeps the
+  session's prompts in step with the layers; ``_objects`` is the object registry.
+* ``_run_writer`` writes results into labels (one undo step per run, progress, flags);
+  ``_history`` records each step for ``napari-sam2 track`` to replay.
 * ``_population`` shows seeds, the lineage and the Tracks layer; ``_lineage_edits`` applies
-  the user's corrections of the lineage; ``_population_actions`` is the controller's
-  "All cells" part.
+  the user's corrections of the lineage.
 * ``_actions`` saves labels and exports or loads prompts; ``_io`` is the npe2 reader and
   writer; ``_samples`` the sample data.
 
@@ -44,7 +48,7 @@ def keep_triton_out() -> bool:
 
 keep_triton_out()
 
-from ._api import TrackerApi, TrackerEvents  # noqa: E402
+from ._api import CellsApi, TrackerApi  # noqa: E402
 from ._controller import TrackerController  # noqa: E402
 from ._layer_source import (  # noqa: E402
     axis_name,
@@ -54,19 +58,25 @@ from ._layer_source import (  # noqa: E402
     labels_layers,
     layer_data,
 )
-from ._notify import notify, plain_error  # noqa: E402
-from ._population import EVERYTHING, THRESHOLD  # noqa: E402
+from ._names import OURS  # noqa: E402
+from ._notify import guard, notify, plain_error  # noqa: E402
 from ._run_writer import RunProgress  # noqa: E402
+from ._settings import SAM_SEEDS, THRESHOLD_SEEDS  # noqa: E402
+from ._state import TrackerEvents, TrackerState  # noqa: E402
 
 __all__ = [
-    "EVERYTHING",
-    "THRESHOLD",
+    "OURS",
+    "SAM_SEEDS",
+    "THRESHOLD_SEEDS",
+    "CellsApi",
     "RunProgress",
     "TrackerApi",
     "TrackerController",
     "TrackerEvents",
+    "TrackerState",
     "axis_name",
     "frame_axes",
+    "guard",
     "image_layers",
     "is_single_image",
     "keep_triton_out",

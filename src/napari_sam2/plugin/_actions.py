@@ -1,8 +1,10 @@
 """Save labels, export prompts for the CLI, load prompts back: the widget's file actions.
 
 An export carries, beside the prompt CSVs, every setting that changes the masks (axis,
-held indices, contrast limits, region, model, hole filling), so ``napari-sam2 track
-IMAGE --prompts prompts.csv`` gives the labels of the napari session.
+held indices, contrast limits, region, model, hole filling) and the session's history (the
+prompts in the order the session took them, each run's passes, objects removed, and which
+steps were undone), so ``napari-sam2 track IMAGE --prompts prompts.csv`` replays the
+session and gives napari's labels, pixel for pixel.
 """
 
 from __future__ import annotations
@@ -14,53 +16,64 @@ import numpy as np
 from .. import __version__
 from ..core import io
 from ..core.errors import Sam2InputError
-from ..core.pipeline import provenance_record, rows_from_groups, validate_prompts
-from ..core.session import DEFAULT_FILL_HOLE_AREA
+from ..core.holes import DEFAULT_FILL_HOLE_AREA
+from ..core.pipeline import provenance_record, rows_from_groups, track_options, validate_prompts
 from ._io import write_labels_tiff
+from ._layer_source import axis_letter, physical_scale
 from ._prompts import point_coords
 
 
-def save_labels(controller, path: Path) -> list[str]:
-    """The Labels layer as TIFF + JSON; the JSON carries the session's provenance."""
-    binding = controller.binding
+def save_labels(binding, state, population, path: Path) -> list[str]:
+    """The Labels layer as TIFF + JSON; the JSON carries the session's provenance and lineage."""
     layer, image = binding.labels, binding.image
     if layer is None:
         raise Sam2InputError("There are no labels to save yet.")
+    workspace = state.workspace
     sidecar = None
-    if controller.record is not None:
-        scores = controller.writer.scores
-        settings = {
-            "frame_axis": binding.frame_axis,
-            "layer": image.name if image is not None else None,
-            "source": "napari",
-            "runs": list(controller.runs),
-        }
-        sidecar = provenance_record(
-            record=controller.record,
-            groups=binding.prompt_groups(),
-            masks=sorted(controller.mask_prompts),
-            scores=scores,
-            settings=settings,
-            frames_done=sorted(scores),
-            complete=len(scores) == binding.frame_count(),
-        )
+    if state.record is not None or workspace.scores:
+        sidecar = _sidecar(binding, state)
+        if len(population.lineage):
+            sidecar["lineage"] = population.lineage.as_dict()
         layer.metadata["napari_sam2"] = sidecar
+    letter = axis_letter(image, binding.viewer, binding.frame_axis)
+    scale, unit = physical_scale(image) if image is not None else (tuple(layer.scale), None)
     source_file = getattr(getattr(image, "source", None), "path", None) if image is not None else None
     return write_labels_tiff(
         path,
         layer.data,
-        scale=tuple(layer.scale),
-        axes=labels_axes(layer.ndim, binding.frame_axis, axis_letter(image, binding.frame_axis)),
+        scale=scale,
+        unit=unit,
+        axes=labels_axes(layer.ndim, binding.frame_axis, letter),
         sidecar=sidecar,
         inputs=(source_file,),
     )
 
 
-def axis_letter(layer, axis: int | None) -> str:
-    """``Z`` or ``T`` for a layer axis named like a z or time axis; ``T`` when unnamed."""
-    labels = tuple(getattr(layer, "axis_labels", ()) or ()) if layer is not None else ()
-    name = str(labels[axis]).strip().lower() if axis is not None and axis < len(labels) else ""
-    return "Z" if name in ("z", "slice", "slices", "depth") else "T"
+def _sidecar(binding, state) -> dict:
+    workspace, image = state.workspace, binding.image
+    scores = workspace.scores
+    settings = {
+        "frame_axis": binding.frame_axis,
+        "layer": image.name if image is not None else None,
+        "source": "napari",
+        "runs": list(workspace.run_log),
+    }
+    record = state.record
+    if record is None:  # a session of this image ran before the tracker was reopened
+        from ..core.pipeline import RunRecord
+
+        record = RunRecord({"spec": state.settings.model_spec}, False, {}, DEFAULT_FILL_HOLE_AREA)
+    sidecar = provenance_record(
+        record=record,
+        groups=binding.prompt_groups(),
+        masks=sorted(workspace.mask_prompts),
+        scores=scores,
+        settings=settings,
+        frames_done=sorted(scores),
+        complete=len(scores) == binding.frame_count(),
+    )
+    sidecar["objects"] = {str(obj): name for obj, name in state.objects.items()}
+    return sidecar
 
 
 def labels_axes(ndim: int, frame_axis: int | None, letter: str) -> str | None:
@@ -75,30 +88,24 @@ def labels_axes(ndim: int, frame_axis: int | None, letter: str) -> str | None:
     return None
 
 
-def export_settings(controller) -> dict:
-    """The ``track`` options that reproduce the session's masks."""
-    binding = controller.binding
-    source = binding.source(controller.roi)
-    record = controller.record
-    contrast = source.contrast_limits if not source.is_uint8 and not binding.image.rgb else None
-    return {
-        "napari_sam2_version": __version__,
-        "axis": binding.frame_axis,
-        "hold": [f"{axis}={index}" for axis, index in sorted(binding.held().items())],
-        "contrast_limits": None if contrast is None else [float(v) for v in contrast],
-        "roi": None if controller.roi is None else list(controller.roi),
-        "model": controller.settings.model_spec,
-        "model_config": None,
-        "fill_hole_area": record.fill_hole_area if record is not None else DEFAULT_FILL_HOLE_AREA,
-    }
+def export_settings(binding, state) -> dict:
+    """The ``track`` options that reproduce the current session's masks."""
+    record = state.record
+    fill = record.fill_hole_area if record is not None else DEFAULT_FILL_HOLE_AREA
+    source = binding.source(state.roi)
+    options = track_options(source, model=state.settings.model_spec, fill_hole_area=fill)
+    return {"napari_sam2_version": __version__, **options}
 
 
-def export_prompts(controller, path: Path) -> list[Path]:
-    """Write the prompts in the CLI's CSV format, boxes and settings beside them."""
-    points, boxes = rows_from_groups(controller.binding.prompt_groups())
+def export_prompts(binding, state, path: Path) -> tuple[list[Path], list[str]]:
+    """Write the prompts in the CLI's CSV format, boxes, settings and history beside them.
+
+    Returns the files written and what the history cannot repeat (hand painting, ...)."""
+    points, boxes = rows_from_groups(binding.prompt_groups())
     if not points and not boxes:
         raise Sam2InputError("There are no prompts to export yet.")
-    settings = export_settings(controller)
+    settings = export_settings(binding, state)
+    history = state.workspace.history.export(binding.labels)
     written = []
     if points:
         io.write_point_prompts(path, points)
@@ -107,21 +114,29 @@ def export_prompts(controller, path: Path) -> list[Path]:
         io.write_box_prompts(io.boxes_path(path), boxes)
         written.append(io.boxes_path(path))
         settings["boxes"] = io.boxes_path(path).name
+    if not state.workspace.history.is_empty():
+        settings["history"] = history.as_dict()
+        if history.masks:
+            masks = io.history_masks_path(path)
+            io.write_history_masks(masks, history.masks)
+            settings["masks"] = masks.name
+            written.append(masks)
     io.write_json(io.prompt_settings_path(path), settings)
     written.append(io.prompt_settings_path(path))
-    return written
+    return written, history.unreplayable
 
 
-def load_prompts(controller, path: Path) -> int:
+def load_prompts(binding, state, path: Path) -> int:
     """Add the prompts of a CSV (ours or napari's Points export) to the prompt layers."""
-    binding = controller.binding
     frame_axis = binding.frame_axis
+    if binding.points is None:
+        raise Sam2InputError("Choose an image layer first.")
     points = io.read_point_prompts(path, frame_axis=frame_axis or 0)
     boxes = io.read_box_prompts(io.boxes_path(path)) if io.boxes_path(path).exists() else []
-    validate_prompts(binding.source(controller.roi), points, boxes)
+    validate_prompts(binding.source(state.roi), points, boxes)
     layer, ndim, held = binding.points, binding.image.ndim, binding.held()
     coords = np.array([point_coords(r, ndim, frame_axis, held) for r in points]).reshape(-1, ndim)
-    controller.objects.ensure(sorted({r.object_id for r in points} | {b.object_id for b in boxes}))
+    state.objects.ensure(sorted({r.object_id for r in points} | {b.object_id for b in boxes}))
     with layer.events.data.blocker():
         features = layer.features.to_dict("list")
         old = len(layer.data)

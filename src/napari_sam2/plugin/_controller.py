@@ -1,23 +1,26 @@
-"""The tracker behind the widget: it wires layers, one worker and the labels together.
+"""The tracker behind the widget: it owns the state and wires layers, one worker and the labels.
 
+* **One state.** :class:`~._state.TrackerState` holds what the tracker works on; this class
+  is its only writer, and widgets observe its events. An image's work lives in its
+  :class:`~._state.Workspace`, kept in its Labels layer.
 * **Two threads, one owner each.** The model and the session live on the worker thread in a
   :class:`SessionOwner`; layers live on the main thread (:class:`LayerBinding`). What
   crosses is a task (submitted here, run in order by a :class:`SerialWorker`) or a message
-  (:mod:`._messages`), delivered to this class's ``on_*`` handler for its type.
-* **Prompts live in layers** and are kept in step with the session by :class:`PromptSync`.
-* **Results are written** by a :class:`RunWriter`: one undo step per run, painting locked
-  without losing napari's history, progress, quality flags.
-* **Frames are encoded ahead** whenever the worker is idle, so clicks and propagation skip
-  the image encoder.
-* **Populations** are seeded, tracked and exported through :class:`PopulationView`; their
-  lineage is corrected through :class:`LineageEditor`, and follows the labels' undo.
-* **Widgets** connect to :attr:`events` and use the methods of :class:`~._api.TrackerApi`.
+  (:mod:`._messages`), handled by :class:`WorkerReplies`.
+* **A run is bound to its layers.** While it goes on, choosing another image, axis, labels
+  layer, model or region is refused with one line; a deleted image or labels layer stops it
+  and nothing is written elsewhere.
+* **Prompts live in layers** and are kept in step with the session by :class:`PromptSync`;
+  a run first gives the session any prompt it lacks (a new session after another model, a
+  reopened tracker), so what is on screen is what is tracked.
+* **Results are written** by a :class:`RunWriter`: one undo step per run, the one overlap
+  rule, progress, quality flags; every step is recorded for ``napari-sam2 track`` to replay.
+* **Populations** are seeded, tracked and corrected through :class:`PopulationActions`.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,50 +28,46 @@ import numpy as np
 from ..core.errors import Sam2Error, Sam2InputError
 from ..core.models import ModelLoader
 from . import _actions
-from ._api import TrackerEvents
 from ._layer_source import world_axis
 from ._layers import LayerBinding
 from ._lineage_edits import LineageEditor
-from ._messages import (
-    Inbox,
-    TaskEnded,
-    TaskStarted,
-)
-from ._notify import notify
-from ._objects import ObjectRegistry
+from ._messages import Inbox, TaskEnded, TaskStarted
+from ._notify import guard, notify
 from ._population import PopulationView
 from ._population_actions import PopulationActions
 from ._prompt_sync import PromptSync
-from ._replies import WorkerReplies
+from ._replies import RUN_KINDS, WorkerReplies
 from ._run_writer import RunWriter
 from ._serial_worker import SerialWorker, Task
 from ._session_owner import PropagateRequest, SessionOwner
-from ._settings import TrackerSettings
+from ._state import TrackerState, Workspace, workspace_of
 
 
-class TrackerController(PopulationActions):
+class TrackerController:
     """State and actions behind the SAM 2 tracker widget (see :class:`~._api.TrackerApi`)."""
 
     def __init__(self, viewer, *, loader: ModelLoader | None = None) -> None:
         self.viewer = viewer
-        self.events = TrackerEvents()
-        self.settings = TrackerSettings()
-        self.objects = ObjectRegistry()
-        self.binding = LayerBinding(viewer, self._on_prompts_changed, undo=self.undo, redo=self.redo)
-        self.writer = RunWriter(self.binding, notify)
+        self.state = TrackerState()
+        self.events, self.objects = self.state.events, self.state.objects
+        self.binding = LayerBinding(
+            viewer, self._on_prompts_changed, undo=self.undo, redo=self.redo, on_click=self._on_click
+        )
+        self.writer = RunWriter(self.binding, self.state, notify)
         self.owner = SessionOwner(loader or ModelLoader())
         self.prompts = PromptSync()
-        self.population = PopulationView(self.binding)
+        self.population = PopulationView(self.binding, self.state)
         self.editor = LineageEditor(self.binding, self.population, self.objects.name)
-        self._watched = None  # the Labels layer whose undo the lineage follows
-        self.loaded = None  # the main thread's copy, from ModelLoaded
-        self.record = None  # model and input of the current session, from SessionOpened
-        self.runs: list[dict] = []  # direction, start and range of each run, for provenance
-        self._roi: tuple[int, int, int, int] | None = None
-        self.mask_prompts: set[tuple[int, int]] = set()  # (object, frame) of painted-mask prompts
-        self._inbox = Inbox(WorkerReplies(self))
-        self._jobs = SerialWorker(self._deliver, self._deliver_start, self._deliver_end)
-        self._closed = False
+        self.jobs = SerialWorker(self._deliver, self._deliver_start, self._deliver_end)
+        self._erased: dict[int, object] = {}  # object -> undo item of its erasure
+        replies = WorkerReplies(
+            self.state, self.binding, self.writer, self.prompts, self.population,
+            after_task=self._after_task, erased=self._erased,
+        )  # fmt: skip
+        self._inbox = Inbox(replies.table())
+        self.cells = PopulationActions(self)
+        self._watched = None  # the Labels layer whose undo the lineage and history follow
+        self.closed = False
         self.objects.changed.connect(self._on_objects_changed)
 
     # -- read-only views ------------------------------------------------------------------------
@@ -77,104 +76,167 @@ class TrackerController(PopulationActions):
     points_layer = property(lambda self: self.binding.points)
     shapes_layer = property(lambda self: self.binding.shapes)
     frame_axis = property(lambda self: self.binding.frame_axis)
-    roi = property(lambda self: self._roi)
+    settings = property(lambda self: self.state.settings)
+    roi = property(lambda self: self.state.roi)
+    loaded = property(lambda self: self.state.loaded)
+    record = property(lambda self: self.state.record)
+    runs = property(lambda self: self.state.workspace.run_log)
+    mask_prompts = property(lambda self: self.state.workspace.mask_prompts)
 
     @property
     def propagating(self) -> bool:
-        """True while a propagation runs (previews queue; propagation blocks clicks)."""
-        return self._jobs.kind == "propagate"
+        """True while a run goes on (previews queue; a run blocks clicks and changes)."""
+        return self.jobs.kind in RUN_KINDS
 
     @property
     def idle(self) -> bool:
-        return self._jobs.idle
+        return self.jobs.idle
 
     @property
     def model_status(self) -> str:
-        if self.loaded is None:
-            return "model not loaded"
-        loaded = self.loaded
-        return f"{loaded.model_id} on {loaded.device}" + (" — random weights!" if loaded.is_random else "")
+        return self.state.model_status
 
     def frame_count(self) -> int:
-        return self.binding.frame_count()
+        return self.binding.frame_count() if self.binding.image is not None else 0
+
+    def _refuse_during_run(self, what: str) -> None:
+        if self.propagating:
+            raise Sam2InputError(
+                f"A run is going on in {self.state.busy_image!r}: wait for it to end (or press Cancel) before {what}."
+            )
 
     # -- image, labels, region ------------------------------------------------------------------
     def set_image_layer(self, layer, frame_axis: int | None = None) -> None:
         """Track in ``layer`` (a stack, or a 2-D image as one frame) along ``frame_axis``."""
-        if self.binding.bind_image(layer, frame_axis):
-            self.objects.clear()
-        self._watch_labels()
-        self._adopt_objects()
+        if layer is not None and layer is self.binding.image and frame_axis in (None, self.binding.frame_axis):
+            return
+        self._refuse_during_run("choosing another image or axis")
+        other = self.binding.bind_image(layer, frame_axis)
+        if other:
+            self.state.roi = None
+            self.editor.cancel()
+            self.events.pick.emit("")
+        self._adopt_workspace()
         self._new_session()
+        self.population.rebind()
+        self.events.region.emit(self.state.roi)
         self.events.image.emit(self.binding.frame_count())
 
-    def _adopt_objects(self) -> None:
-        """Objects already in the prompt and label layers (a reopened tracker keeps them)."""
+    def _adopt_workspace(self) -> None:
+        """The bound labels' workspace, and the objects in the layers (a reopened tracker, an
+        image chosen again, or a result opened from a file keeps its work)."""
+        labels = self.binding.labels
+        self.state.use_workspace(workspace_of(labels, self.binding.image))
         self.objects.ensure(self.binding.object_ids_in_layers())
-
-    def use_labels_layer(self, layer) -> None:
-        self.binding.use_labels(layer)
-        self._watch_labels()
-
-    def recover_layers(self) -> list[str]:
-        """After the user deleted layers: returns the names of the prompt layers recreated
-        (with their prompts). A deleted image stops its work; deleted labels are replaced."""
-        image_gone, recreated = self.binding.recover()
-        if image_gone:
-            self._jobs.cancel()
-            self._new_session()
         self._watch_labels()
         self.binding.colour_points(self.colour)
-        return recreated
+
+    def use_labels_layer(self, layer) -> None:
+        """Write into an existing Labels layer (its objects and work come with it)."""
+        if layer is self.binding.labels:
+            return
+        self._refuse_during_run("choosing another labels layer")
+        self.binding.use_labels(layer)
+        self._adopt_workspace()
+        self._new_session()
+        self.population.rebind()
+        self.events.image.emit(self.binding.frame_count())
+
+    def layers_changed(self) -> list[str]:
+        """After layers left the viewer: a run whose image or labels went is stopped, deleted
+        prompt layers come back with their prompts, deleted labels are replaced by empty ones.
+        Returns what was said to the user."""
+        if self.closed:
+            return []
+        binding, said = self.binding, []
+        image_gone = binding.image is not None and binding.image not in self.viewer.layers
+        labels_gone = binding.labels is not None and binding.labels not in self.viewer.layers
+        if self.propagating and (image_gone or labels_gone or self.writer.running_layer not in self.viewer.layers):
+            self.jobs.cancel()
+            said.append(
+                f"The run in {self.state.busy_image!r} stopped: its {'image' if image_gone else 'labels layer'} "
+                "was deleted, and the frames it had tracked went with it."
+            )
+        image_gone, recreated = binding.recover()
+        if image_gone:
+            self._image_gone()
+        elif labels_gone:
+            self._adopt_workspace()
+            self._new_session()
+            said.append(f"'{binding.labels.name}' was deleted: a new, empty one takes the next results.")
+        if recreated:
+            said.append(f"Recreated {', '.join(recreated)} with its prompts: the tracker needs it for clicks.")
+        self.binding.colour_points(self.colour)
+        for text in said:
+            notify(text)
+        return said
+
+    def _image_gone(self) -> None:
+        self.jobs.cancel()
+        self.state.roi = None
+        self.state.use_workspace(Workspace(""))
+        self._new_session()
+        self._watch_labels()
+        self.population.rebind()
+        self.events.image.emit(0)
 
     def add_region_layer(self):
         """A 2-D Shapes layer (shown on every frame) in rectangle mode, for the region of interest."""
         return self.binding.region_layer()
 
     def use_region(self) -> tuple[int, int, int, int]:
-        """Track inside the last rectangle of the region layer; prompts are previewed again."""
+        """Track inside the last rectangle of the region layer (a new session)."""
+        self._refuse_during_run("changing the region")
         roi = self.binding.drawn_region()
         self.binding.source(roi)  # a region that is too small or outside the image fails here
-        self._roi = roi
-        self._resend_prompts()
+        self.state.roi = roi
+        self._new_session()
+        self.events.region.emit(roi)
         return roi
 
     def clear_region(self) -> None:
-        self._roi = None
-        self._resend_prompts()
+        self._refuse_during_run("changing the region")
+        self.state.roi = None
+        self._new_session()
+        self.events.region.emit(None)
 
     def _new_session(self) -> None:
-        self.settings = replace(self.settings, generation=self.settings.generation + 1)
-        self.prompts.reset()
-        self.mask_prompts = set()
-
-    def _resend_prompts(self) -> None:
-        self._new_session()
-        self._on_prompts_changed()
+        """The next task opens a new session; the prompts on screen are what it will be given
+        (before a run), so nothing is previewed again now."""
+        self.state.new_session()
+        groups = self.binding.prompt_groups() if self.binding.points is not None else {}
+        self.prompts.reset(assume=groups)
 
     # -- model and caching ----------------------------------------------------------------------
     def set_model(self, spec: str, device: str = "auto") -> None:
-        if (spec, device) != self.settings.model_key():
-            self.settings = replace(self.settings, model_spec=spec, device=device)
-            self.loaded = None
-            self._new_session()
+        spec = (spec or "").strip()
+        if not spec:
+            raise Sam2InputError("Type a model name, a hub id or a folder, or pick one from the list.")
+        if (spec, device) == self.state.settings.model_key():
+            return
+        self._refuse_during_run("changing the model or device")
+        self.state.change_settings(model_spec=spec, device=device)
+        self.state.loaded = None
+        self.events.status.emit("model not loaded: loads on the first click, or now")
+        self._new_session()
 
     def load_model(self) -> None:
         """Load (and on first use download) the model in the background."""
-        self._jobs.submit(Task("load", functools.partial(self.owner.load_task, self.settings)))
+        self.jobs.submit(Task("load", functools.partial(self.owner.load_task, self.state.settings)))
 
     def use_loaded_model(self, loaded) -> None:
         """Use a model already in memory (tests, benchmarks, scripts)."""
-        self._jobs.submit(Task("load", functools.partial(self.owner.load_task, self.settings, loaded)))
+        self.jobs.submit(Task("load", functools.partial(self.owner.load_task, self.state.settings, loaded)))
 
     def set_caching(self, *, encode_ahead: bool | None = None, disk_cache: bool | None = None) -> None:
         """Switch encoding ahead and the on-disk feature cache (a new session uses it)."""
         if encode_ahead is not None:
-            self.settings = replace(self.settings, encode_ahead=bool(encode_ahead))
+            self.state.change_settings(encode_ahead=bool(encode_ahead))
             self.schedule_encode_ahead()
-        if disk_cache is not None and bool(disk_cache) != self.settings.disk_cache:
-            self.settings = replace(self.settings, disk_cache=bool(disk_cache))
-            self._resend_prompts()
+        if disk_cache is not None and bool(disk_cache) != self.state.settings.disk_cache:
+            self._refuse_during_run("changing the disk cache")
+            self.state.change_settings(disk_cache=bool(disk_cache))
+            self._new_session()
 
     def set_follow(self, follow: bool) -> None:
         """Show each frame as it is tracked."""
@@ -206,13 +268,12 @@ class TrackerController(PopulationActions):
 
     def delete_object(self, obj: int) -> None:
         """Forget the object, its prompts and its labels (one undo step)."""
-        if self.propagating:
-            raise Sam2InputError("Wait for the propagation to end (or cancel it) before deleting an object.")
+        self._refuse_during_run("deleting an object")
         self.binding.remove_prompts_of(obj)
         self.prompts.forget_object(obj)
-        self.mask_prompts = {k for k in self.mask_prompts if k[0] != obj}
-        self._jobs.submit(Task("edit", functools.partial(self.owner.remove_object_task, obj)))
-        self.writer.erase(obj)
+        self.state.workspace.mask_prompts = {k for k in self.mask_prompts if k[0] != obj}
+        self._erased[obj] = self.writer.erase(obj)
+        self.jobs.submit(Task("edit", functools.partial(self.owner.remove_object_task, obj)))
         self.objects.remove(obj)
 
     def colour(self, obj: int) -> np.ndarray:
@@ -223,19 +284,33 @@ class TrackerController(PopulationActions):
     def add_click(self, data_coords, *, positive: bool = True) -> bool:
         """A click on the image: a prompt point for the selected object. False if refused."""
         if self.propagating:
-            notify("Propagation is running: wait for it or press Cancel before adding prompts.")
+            notify("A run is going on: wait for it or press Cancel before adding prompts.")
             return False
         if self.binding.points is None:
             raise Sam2InputError("Choose an image layer first.")
-        self.binding.check_click(np.asarray(data_coords, dtype=float), self._roi)
+        self.binding.check_click(np.asarray(data_coords, dtype=float), self.state.roi)
         if self.editor.picking:
-            self._take_pick(np.asarray(data_coords, dtype=float))
+            self.cells.take_pick(np.asarray(data_coords, dtype=float))
             return True
         if self.objects.selected is None:
             self.add_object()
         self.binding.points.feature_defaults = {"object_id": self.objects.selected, "positive": positive}
         self.binding.points.add(np.asarray(data_coords, dtype=float)[None])
         return True
+
+    def _on_click(self, layer, event):
+        """Mouse callback of the prompts layer: a press and release without a drag adds a
+        point (Shift: negative); a drag pans as usual."""
+        if event.button != 1 or layer.mode != "pan_zoom":
+            return
+        yield
+        dragged = False
+        while event.type == "mouse_move":
+            dragged = True
+            yield
+        if not dragged:
+            coords = layer.world_to_data(event.position)
+            guard(lambda: self.add_click(coords, positive="Shift" not in event.modifiers))
 
     def use_painted_slice(self) -> None:
         """The selected object's pixels on the current frame become its mask prompt."""
@@ -245,21 +320,23 @@ class TrackerController(PopulationActions):
         mask = np.asarray(self.binding.labels.data[self.binding.plane_index(frame)]) == obj
         if not mask.any():
             raise Sam2InputError(f"Paint object {obj} on this frame first, then use it as a prompt.")
-        task = functools.partial(self.owner.mask_task, self.binding.source(self._roi), self.settings, obj, frame, mask)
-        self._submit(Task("preview", task, {"mask": (obj, frame)}))
+        source = self.binding.source(self.state.roi)
+        task = functools.partial(self.owner.mask_task, source, self.state.settings, obj, frame, mask)
+        self.submit(Task("preview", task, {"mask": (obj, frame)}))
 
     def _on_prompts_changed(self, event=None) -> None:
-        if self._closed or self.binding.restoring or self.binding.image is None or self.binding.points is None:
+        binding = self.binding
+        if self.closed or binding.restoring or binding.image is None or binding.points is None:
             return
         if getattr(event, "action", None) in ("adding", "removing", "changing"):
             return  # napari announces a change before making it
-        self.binding.colour_points(self.colour)
-        groups = self.binding.prompt_groups()
+        binding.colour_points(self.colour)
+        groups = binding.prompt_groups()
         changed = self.prompts.changed(groups)
         if not changed:
             return
         try:
-            source = self.binding.source(self._roi)
+            source = binding.source(self.state.roi)
         except Sam2Error as exc:
             notify(str(exc), error=True)
             return
@@ -267,29 +344,31 @@ class TrackerController(PopulationActions):
         for key in changed:
             group = groups.get(key)
             self.prompts.submitted(key, group)
-            task = functools.partial(self.owner.preview_task, source, self.settings, key, group)
-            self._submit(Task("preview", task, {"key": key}))
+            task = functools.partial(self.owner.preview_task, source, self.state.settings, key, group)
+            self.submit(Task("preview", task, {"key": key}))
 
     # -- propagation ----------------------------------------------------------------------------
     def propagate(self, direction: str = "both", *, from_current: bool = False, frame_range=None) -> None:
         if self.propagating:
-            notify("A propagation is already running.")
+            notify("A run is already going on.")
             return
         start = self.binding.current_frame() if from_current else None
-        source = self.binding.source(self._roi)
+        source = self.binding.source(self.state.roi)
         run_id = self.writer.reserve_run()
-        request = PropagateRequest(direction, start, frame_range, run_id, self.writer.valid_runs())
-        self.runs.append({"direction": direction, "start": start, "frame_range": frame_range})
-        self._submit(Task("propagate", functools.partial(self.owner.propagate_task, source, self.settings, request)))
+        groups = self.binding.prompt_groups()
+        request = PropagateRequest(direction, start, frame_range, run_id, self.writer.valid_runs(), groups)
+        self.state.workspace.run_log.append({"direction": direction, "start": start, "frame_range": frame_range})
+        task = functools.partial(self.owner.propagate_task, source, self.state.settings, request)
+        self.submit(Task("propagate", task))
 
     def cancel(self) -> None:
         """Stop the running task between frames; finished frames are kept."""
-        self._jobs.cancel()
+        self.jobs.cancel()
 
     def undo(self) -> None:
         """Undo the labels layer's last step (a run, a preview, a paint stroke): Ctrl-Z."""
         if self.propagating:
-            notify("Wait for the propagation to end (or cancel it) before undoing.")
+            notify("Wait for the run to end (or cancel it) before undoing.")
         elif self.binding.labels is not None:
             self.binding.labels.undo()
 
@@ -304,49 +383,79 @@ class TrackerController(PopulationActions):
 
     # -- files ----------------------------------------------------------------------------------
     def save_labels(self, path: Path) -> list[str]:
-        return _actions.save_labels(self, Path(path))
+        written = _actions.save_labels(self.binding, self.state, self.population, Path(path))
+        self.events.done.emit(f"Saved {Path(written[0]).name} and {Path(written[1]).name} in {Path(path).parent}")
+        return written
 
     def export_prompts(self, path: Path) -> list[Path]:
-        return _actions.export_prompts(self, Path(path))
+        written, missing = _actions.export_prompts(self.binding, self.state, Path(path))
+        text = f"Exported {', '.join(p.name for p in written)} in {Path(path).parent}"
+        if missing:
+            text += f"; napari-sam2 track cannot repeat {' and '.join(missing)}"
+        self.events.done.emit(text)
+        return written
 
     def load_prompts(self, path: Path) -> int:
-        count = _actions.load_prompts(self, Path(path))
+        count = _actions.load_prompts(self.binding, self.state, Path(path))
         self._on_prompts_changed()
+        self.events.done.emit(f"Loaded {count} prompts from {Path(path).name}")
         return count
 
     def close(self) -> None:
         """Stop the worker and disconnect from layers (the widget is closing)."""
-        self._closed = True
+        self.closed = True
         self._inbox.close()
-        self._jobs.cancel()
-        if self._watched is not None:
-            self._watched.events.set_data.disconnect(self._on_labels_set)
-            self._watched.events.selected_label.disconnect(self._on_label_picked)
-            self._watched = None
+        self.jobs.cancel()
+        self._watch_labels(None)
         self.binding.close()
 
+    # -- undo follows -----------------------------------------------------------------------------
+    def _watch_labels(self, labels=...) -> None:
+        labels = self.binding.labels if labels is ... else labels
+        if labels is self._watched:
+            return
+        if self._watched is not None:
+            self._watched.events.set_data.disconnect(self._on_labels_set)
+            self._watched.events.selected_label.disconnect(self.cells.label_picked)
+        self._watched = labels
+        if labels is not None:
+            labels.events.set_data.connect(self._on_labels_set)
+            labels.events.selected_label.connect(self.cells.label_picked)
+
+    def _on_labels_set(self, event=None) -> None:
+        """Labels replaced wholesale (an undo or redo): the history and the lineage follow."""
+        if self.closed or self.propagating or self.binding.labels is None:
+            return
+        self.state.workspace.history.follow(self.binding.labels)
+        self.cells.follow_undo()
+
     # -- the worker ------------------------------------------------------------------------------
-    def _submit(self, task: Task) -> None:
+    def submit(self, task: Task) -> None:
         if self.binding.image is None:
             raise Sam2InputError("Choose an image layer first.")
         if task.kind == "preview" and self.propagating:
-            notify("Propagation is running: this prompt will be previewed when it ends or is cancelled.")
-        self._jobs.submit(task)
+            notify("A run is going on: this prompt will be previewed when it ends or is cancelled.")
+        self.jobs.submit(task)
 
     def schedule_encode_ahead(self) -> None:
         """When the worker is idle, encode frames near the current one."""
-        if not self.settings.encode_ahead or self.binding.image is None or self.loaded is None or not self.idle:
+        settings = self.state.settings
+        if not settings.encode_ahead or self.binding.image is None or self.state.loaded is None or not self.idle:
             return
         try:
-            source, center = self.binding.source(self._roi), self.binding.current_frame()
+            source, center = self.binding.source(self.state.roi), self.binding.current_frame()
         except Sam2InputError:
             return  # nothing valid to encode (a bad region, for example); clicks will say why
-        jobs = self._jobs
-        task = functools.partial(self.owner.encode_task, source, self.settings, center, lambda: jobs.tasks_waiting)
+        jobs = self.jobs
+        task = functools.partial(self.owner.encode_task, source, settings, center, lambda: jobs.tasks_waiting)
         jobs.submit(Task("encode", task))
 
+    def _after_task(self, task: Task) -> None:
+        if task.kind != "encode" and self.idle:
+            self.schedule_encode_ahead()
+
     def _deliver(self, message) -> None:
-        if not self._closed:  # a closed tracker's layers may be gone
+        if not self.closed:  # a closed tracker's layers may be gone
             self._inbox.put(message)
 
     def _deliver_start(self, task: Task) -> None:

@@ -18,6 +18,7 @@ def write_labels_tiff(
     data: Any,
     *,
     scale=None,
+    unit: str | None = None,
     axes: str | None = None,
     sidecar: dict | None = None,
     inputs: tuple = (),
@@ -41,6 +42,7 @@ def write_labels_tiff(
         dtype=dtype,
         axes=axes,
         scale=_scale_by_letter(axes, scale),
+        unit=unit,
     )
     try:
         for index in np.ndindex(*data.shape[:-2]):

@@ -3,10 +3,17 @@
 The propagated axis is a layer axis that is not displayed; every other non-displayed axis
 is held at the slider's current index. Intensities reach the model through the layer's own
 contrast limits, so the model sees what the user sees.
+
+What an axis *is* (Z or T) and the pixel size come from the layer when it says (axis
+labels, a scale), else from the file it was opened from: napari's own TIFF reader drops
+ImageJ's axes and spacing, and a z-stack must still be saved as a z-stack.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import Sam2InputError
@@ -42,13 +49,83 @@ def data_position(layer, viewer):
     return layer.world_to_data(list(viewer.dims.point)[-layer.ndim :])
 
 
-def axis_name(layer, viewer, axis: int) -> str:
-    """``axis 0 (z)`` where the layer (or the viewer) names the axis, else ``axis 0``."""
+@dataclass(frozen=True)
+class FileAxes:
+    """What the file a layer was opened from says of its axes (tifffile letters)."""
+
+    axes: str | None = None
+    scale: dict[str, float] = field(default_factory=dict)
+    unit: str | None = None
+
+
+def file_axes(layer) -> FileAxes:
+    """Axes, pixel size and unit of the file ``layer`` was opened from, when its shape is the
+    layer's (nothing when the layer was not opened from a file we can read)."""
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if not path or not os.path.exists(path):
+        return FileAxes()
+    stat = os.stat(path)
+    found = _read_file_axes(str(path), stat.st_mtime_ns, stat.st_size)
+    if found is None or found[0] != tuple(layer_data(layer).shape):
+        return FileAxes()
+    return found[1]
+
+
+@functools.lru_cache(maxsize=32)
+def _read_file_axes(path: str, _mtime: int, _size: int):
+    from ..core.errors import Sam2Error
+    from ..core.io import read_image
+
+    try:
+        image = read_image(path)
+    except (Sam2Error, OSError, ValueError):
+        return None
+    try:
+        return tuple(image.data.shape), FileAxes(image.axes, dict(image.scale), image.unit)
+    finally:
+        image.close()
+
+
+def _named(text: str) -> bool:
+    return bool(text) and not text.lstrip("-").isdigit()
+
+
+def axis_label(layer, viewer, axis: int) -> str:
+    """What ``layer``'s axis is called: its own axis label, the file's axis letter, or the
+    viewer's axis label; "" when none names it."""
     labels = tuple(getattr(layer, "axis_labels", ()) or ())
-    name = str(labels[axis]) if axis < len(labels) else ""
-    if not name or name.lstrip("-").isdigit():
-        name = str(viewer.dims.axis_labels[world_axis(layer, viewer, axis)])
-    return f"axis {axis}" if name.lstrip("-").isdigit() else f"axis {axis} ({name})"
+    if axis < len(labels) and _named(str(labels[axis])):
+        return str(labels[axis])
+    axes = file_axes(layer).axes
+    if axes and len(axes) == layer.ndim and axes[axis] not in "YXQ":
+        return axes[axis].lower()
+    name = str(viewer.dims.axis_labels[world_axis(layer, viewer, axis)])
+    return name if _named(name) else ""
+
+
+def axis_name(layer, viewer, axis: int) -> str:
+    """``axis 0 (z)`` where the layer, its file or the viewer names the axis, else ``axis 0``."""
+    name = axis_label(layer, viewer, axis)
+    return f"axis {axis} ({name})" if name else f"axis {axis}"
+
+
+def axis_letter(layer, viewer, axis: int | None) -> str:
+    """``Z`` for an axis named like a z axis, ``T`` for any other (or none)."""
+    if layer is None or axis is None:
+        return "T"
+    name = axis_label(layer, viewer, axis).strip().lower()
+    return "Z" if name in ("z", "slice", "slices", "depth", "plane") else "T"
+
+
+def physical_scale(layer) -> tuple[tuple[float, ...], str | None]:
+    """The layer's scale and unit; the file's where the layer says nothing (all ones, pixels)."""
+    scale = tuple(float(v) for v in layer.scale)
+    units = [str(u) for u in (getattr(layer, "units", None) or ())]
+    unit = next((u for u in units[-2:] if u not in ("pixel", "px", "")), None)
+    found = file_axes(layer)
+    if any(v != 1.0 for v in scale) or not found.axes or len(found.axes) != layer.ndim:
+        return scale, unit
+    return tuple(float(found.scale.get(letter, 1.0)) for letter in found.axes), unit or found.unit
 
 
 def held_indices(layer, viewer, frame_axis: int) -> dict[int, int]:

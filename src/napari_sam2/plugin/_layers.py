@@ -3,9 +3,14 @@
 One image (2-D or a stack), the Labels layer written into, a Points layer of clicks and a
 Shapes layer of boxes. The Points and Shapes layers are the source of truth for prompts:
 the user can move, delete and undo points there, and the tracker diffs them against what
-the session was last given. Layers the tracker made carry a marker in their metadata, so
-a reopened tracker adopts them (and the work in them) instead of making new ones; any of
-them deleted by the user is recreated (prompt layers keep their prompts) or forgotten.
+the session was last given.
+
+Layers the tracker made carry the id of their image in their metadata: each image has its
+own labels and prompt layers, so choosing another image never writes into the first one's
+labels, and choosing it again (or reopening the tracker) adopts its layers and the work in
+them. A prompt layer deleted by the user is recreated with its prompts; a deleted labels
+layer is replaced by an empty one. Clicks reach the tracker through a mouse callback on the
+bound Points layer, attached whenever one is bound, detached when it is let go.
 """
 
 from __future__ import annotations
@@ -26,27 +31,37 @@ from ._layer_source import (
     source_from_layer,
 )
 from ._prompts import add_box_groups, point_groups
+from ._state import image_id
 
-MARKER = "napari_sam2_tracks"  # metadata key: the name of the image the layer belongs to
+MARKER = "napari_sam2_tracks"  # metadata key: the id of the image the layer belongs to
+
+
+#: Label colours: saturated and mid-bright (0.4 to 0.8 in luminance), far apart in hue, so
+#: each is seen on dark fluorescence and on bright nuclei alike and neighbouring ids differ
+#: at a glance. napari's default cycle has near-black and near-white entries, and
+#: neighbours of similar hue.
+LABEL_COLOURS = (
+    "#2ecc40", "#ff4fd8", "#3d9bff", "#e6c200", "#00c8d7",
+    "#ff4136", "#b77cff", "#8fcf00", "#ff8fab", "#c08040",
+)  # fmt: skip
 
 
 def bright_label_colours():
-    """napari's label colours without the dark ones (object 1 was a dark brown, hard to see
-    on dark fluorescence)."""
-    from napari.utils.colormaps import CyclicLabelColormap, label_colormap
+    """The tracker's label colours (see :data:`LABEL_COLOURS`), cycling; 0 is transparent."""
+    from napari.utils.colormaps import CyclicLabelColormap
+    from napari.utils.colormaps.standardize_color import transform_color
 
-    colours = label_colormap(256).colors[1:]
-    luminance = colours[:, :3] @ np.array([0.2126, 0.7152, 0.0722])
-    bright = colours[(luminance > 0.45) & (colours[:, :3].max(axis=1) > 0.6)][:64]
-    return CyclicLabelColormap(colors=np.vstack([[0.0, 0.0, 0.0, 0.0], bright]))
+    return CyclicLabelColormap(colors=np.vstack([[0.0, 0.0, 0.0, 0.0], transform_color(list(LABEL_COLOURS))]))
 
 
 class LayerBinding:
     """Image, labels and prompt layers, their geometry, and the prompts they hold."""
 
-    def __init__(self, viewer, on_prompts_changed: Callable, *, undo: Callable, redo: Callable) -> None:
+    def __init__(
+        self, viewer, on_prompts_changed: Callable, *, undo: Callable, redo: Callable, on_click: Callable
+    ) -> None:
         self.viewer = viewer
-        self._undo, self._redo = undo, redo
+        self._undo, self._redo, self._on_click = undo, redo, on_click
         self.image = self.labels = self.points = self.shapes = None
         self.frame_axis: int | None = None  # None: a 2-D image, tracked as one frame
         self._on_prompts_changed = on_prompts_changed
@@ -55,32 +70,25 @@ class LayerBinding:
 
     # -- the image ----------------------------------------------------------------------------
     def bind_image(self, layer, frame_axis: int | None = None) -> bool:
-        """Track in ``layer``; returns True when earlier labels were let go (another shape).
+        """Track in ``layer``; returns True when it is another image than before.
 
-        Everything is checked before anything changes.
+        Everything is checked before anything changes. Another image gets its own labels and
+        prompt layers (its earlier ones when it has them).
         """
         if layer is None:
             raise Sam2InputError("Open an image first: there is no image layer to track in.")
         axis = None if is_single_image(layer) else default_frame_axis(layer, self.viewer)
         axis = axis if frame_axis is None or axis is None else frame_axis
         source_from_layer(layer, self.viewer, frame_axis=axis)  # refuses what cannot be tracked
-        released = False
-        if layer is not self.image:
-            released = self._release_mismatched(layer)
+        other = layer is not self.image
+        if other:
+            self.labels = None
+            for name in ("points", "shapes"):
+                if getattr(self, name) is not None:
+                    self._unbind_prompts(name)
         self.image, self.frame_axis = layer, axis
         self.ensure_layers()
-        return released
-
-    def _release_mismatched(self, image) -> bool:
-        """An image of another shape gets its own labels (and prompt layers of its dimension)."""
-        released = self.labels is not None and tuple(self.labels.data.shape) != self.shape(image)
-        if released:
-            self.labels = None
-        for name in ("points", "shapes"):
-            layer = getattr(self, name)
-            if layer is not None and layer.ndim != image.ndim:
-                self._unbind_prompts(name)
-        return released
+        return other
 
     @staticmethod
     def shape(image) -> tuple[int, ...]:
@@ -197,11 +205,13 @@ class LayerBinding:
             self._ensuring = False
 
     def _ours(self, kind: type, ndim: int, shape=None):
-        """A layer this tracker made for this image earlier (the tracker was reopened)."""
+        """A layer this tracker made for this image earlier (the tracker was reopened, or the
+        image chosen again)."""
+        mine = image_id(self.image)
         for layer in self.viewer.layers:
             if (
                 isinstance(layer, kind)
-                and layer.metadata.get(MARKER) == self.image.name
+                and layer.metadata.get(MARKER) == mine
                 and layer.ndim == ndim
                 and (shape is None or tuple(layer.data.shape) == shape)
             ):
@@ -213,7 +223,7 @@ class LayerBinding:
 
         image, viewer = self.image, self.viewer
         shape = self.shape(image)
-        geometry = {"scale": image.scale, "translate": image.translate, "metadata": {MARKER: image.name}}
+        geometry = {"scale": image.scale, "translate": image.translate, "metadata": {MARKER: image_id(image)}}
         if self.labels is None or self.labels not in viewer.layers:
             self.labels = self._ours(Labels, image.ndim, shape) or viewer.add_labels(
                 np.zeros(shape, np.uint16), name=self._free_name(_names.LABELS_LAYER), **geometry
@@ -238,11 +248,18 @@ class LayerBinding:
                 features={"object_id": np.zeros(0, int), "positive": np.zeros(0, bool)},
                 **geometry,
             )
-            self.points.events.data.connect(self._on_prompts_changed)
-            # The prompts layer is the active one while clicking: Ctrl-Z there undoes labels.
-            self.points.bind_key("Control-Z", lambda _layer: self._undo(), overwrite=True)
-            self.points.bind_key("Control-Shift-Z", lambda _layer: self._redo(), overwrite=True)
+            self._bind_points(self.points)
         viewer.layers.selection.active = self.points
+
+    def _bind_points(self, points) -> None:
+        """Diff the prompts on every change; clicks on the canvas reach the tracker."""
+        points.events.data.connect(self._on_prompts_changed)
+        # The prompts layer is the active one while clicking: Ctrl-Z there undoes labels.
+        points.bind_key("Control-Z", lambda _layer: self._undo(), overwrite=True)
+        points.bind_key("Control-Shift-Z", lambda _layer: self._redo(), overwrite=True)
+        if self._on_click not in points.mouse_drag_callbacks:
+            points.mouse_drag_callbacks.append(self._on_click)
+        points.mode = "pan_zoom"
 
     def _free_name(self, name: str) -> str:
         return name if name not in self.viewer.layers else f"{name} ({self.image.name})"
@@ -290,6 +307,8 @@ class LayerBinding:
         """Stop diffing the prompt layer held as ``name`` and drop it; returns the layer."""
         layer = getattr(self, name)
         layer.events.data.disconnect(self._on_prompts_changed)
+        if self._on_click in getattr(layer, "mouse_drag_callbacks", []):
+            layer.mouse_drag_callbacks.remove(self._on_click)
         setattr(self, name, None)
         return layer
 

@@ -1,69 +1,46 @@
 """What the worker thread tells the main thread: one dataclass per kind of result.
 
 A task yields these; :class:`~napari_sam2.plugin._serial_worker.SerialWorker` hands each
-to ``message.deliver(handler)`` on the main thread, which calls the one handler method for
-that class. So "go to definition" leads from a task's ``yield`` to the code that handles it.
+to an :class:`Inbox` on the main thread, which calls the handler its table names for that
+class (:meth:`~napari_sam2.plugin._replies.WorkerReplies.table`): "go to definition" leads
+from a message class to the one method that handles it.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..core.pipeline import RunRecord
     from ..core.session import FrameResult
 
 
-class MessageHandler(Protocol):
-    def on_status(self, message: Status) -> None: ...
-    def on_model_loaded(self, message: ModelLoaded) -> None: ...
-    def on_session_opened(self, message: SessionOpened) -> None: ...
-    def on_encoded(self, message: Encoded) -> None: ...
-    def on_previewed(self, message: Previewed) -> None: ...
-    def on_run_planned(self, message: RunPlanned) -> None: ...
-    def on_frame_tracked(self, message: FrameTracked) -> None: ...
-    def on_task_failed(self, message: TaskFailed) -> None: ...
-    def on_lineage(self, message: LineageUpdated) -> None: ...
-    def on_seeds(self, message: SeedsFound) -> None: ...
-    def on_task_started(self, message: TaskStarted) -> None: ...
-    def on_task_ended(self, message: TaskEnded) -> None: ...
-
-
 @dataclass(frozen=True)
 class Status:
     text: str
-
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_status(self)
 
 
 @dataclass(frozen=True)
 class ModelLoaded:
     loaded: Any  # core.models.LoadedModel
 
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_model_loaded(self)
-
 
 @dataclass(frozen=True)
 class SessionOpened:
-    """A new session started: earlier tracking state is gone."""
+    """A new session started: earlier tracking state is gone. ``settings``: what it sees, as
+    ``track`` options (a segment of the session history)."""
 
     record: RunRecord
-
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_session_opened(self)
+    settings: dict
 
 
 @dataclass(frozen=True)
 class Encoded:
     done: int
     total: int
-
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_encoded(self)
 
 
 @dataclass(frozen=True)
@@ -75,9 +52,7 @@ class Previewed:
     prompts: tuple | None  # PromptGroup.key() of what was given; None for a mask prompt
     result: FrameResult | None
     held: dict[int, int]
-
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_previewed(self)
+    mask: Any = None  # the mask prompt (ROI coordinates), for a mask prompt
 
 
 @dataclass(frozen=True)
@@ -92,17 +67,36 @@ class RunPlanned:
     again: bool = False  # every object was up to date; the user asked to track them again
     note: str = ""  # what the run does, when the plan above does not say it (a correction)
 
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_run_planned(self)
+
+@dataclass(frozen=True)
+class PassStarted:
+    """A pass of a run begins: what ``session.propagate`` was asked (the history replays it)."""
+
+    direction: str
+    start: int
+    frame_range: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class PromptsTaken:
+    """Before a run, the session took prompts it did not have (a new session, or a reopened
+    tracker): recorded, not written (the run writes that frame)."""
+
+    key: tuple[int, int]
+    prompts: tuple
+
+
+@dataclass(frozen=True)
+class Removed:
+    """The session forgot an object."""
+
+    obj: int
 
 
 @dataclass(frozen=True)
 class FrameTracked:
     result: FrameResult
     held: dict[int, int]
-
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_frame_tracked(self)
 
 
 @dataclass(frozen=True)
@@ -111,19 +105,15 @@ class LineageUpdated:
 
     tracks: list[dict]
 
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_lineage(self)
-
 
 @dataclass(frozen=True)
 class SeedsFound:
-    """SAM 2 segmented everything on ``frame``: full-frame masks by id."""
+    """SAM 2 segmented everything on ``frame``: full-frame masks by id. ``request``: which
+    preview asked (a later one supersedes it)."""
 
     frame: int
     seeds: dict
-
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_seeds(self)
+    request: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,9 +124,6 @@ class TaskFailed:
     kind: str
     context: dict = field(default_factory=dict)
 
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_task_failed(self)
-
 
 @dataclass(frozen=True)
 class TaskStarted:
@@ -144,28 +131,22 @@ class TaskStarted:
 
     task: Any  # _serial_worker.Task
 
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_task_started(self)
-
 
 @dataclass(frozen=True)
 class TaskEnded:
     task: Any  # _serial_worker.Task
 
-    def deliver(self, handler: MessageHandler) -> None:
-        handler.on_task_ended(self)
-
 
 class Inbox:
-    """Hands messages to ``handler`` one at a time, in order.
+    """Hands messages one at a time, in order, to the handler its table names for their class.
 
     A handler can turn Qt's event loop (napari's progress bar does); a message arriving
     then waits its turn instead of running inside that handler, so a run's end is never
     overtaken by its last frame.
     """
 
-    def __init__(self, handler: MessageHandler) -> None:
-        self._handler = handler
+    def __init__(self, table: dict[type, Callable[[Any], None]]) -> None:
+        self._table = table
         self._queue: deque = deque()
         self._busy = self._closed = False
 
@@ -178,7 +159,8 @@ class Inbox:
         self._busy = True
         try:
             while self._queue and not self._closed:
-                self._queue.popleft().deliver(self._handler)
+                message = self._queue.popleft()
+                self._table[type(message)](message)
         finally:
             self._busy = False
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..core.errors import Sam2Error
 
 
@@ -19,7 +21,22 @@ def _show(message: str, error: bool) -> None:
 def plain_error(exc: BaseException) -> str:
     """A message a biologist can act on; tracebacks are for bugs only."""
     if isinstance(exc, Sam2Error):
-        return str(exc)
+        return getattr(exc, "in_napari", None) or str(exc)
     if "OutOfMemoryError" in type(exc).__name__ or "out of memory" in str(exc).lower():
         return "Out of memory: try a smaller model (sam2.1-tiny), the CPU device, or a region of interest."
     return f"Unexpected error ({type(exc).__name__}: {exc}). Please report it."
+
+
+def guard(action) -> bool:
+    """Run a user action and report a failure once: a mistake as its message, a bug as a
+    plain notification with the traceback in the log. Returns whether it succeeded."""
+    try:
+        action()
+    except Sam2Error as exc:
+        notify(plain_error(exc), error=True)
+    except Exception as exc:
+        notify(plain_error(exc), error=True)
+        logging.getLogger(__name__).error("napari-sam2 action failed", exc_info=exc)
+    else:
+        return True
+    return False

@@ -63,5 +63,10 @@ class ObjectRegistry:
             self.changed.emit()
 
     def clear(self) -> None:
-        self._names, self.selected = {}, None
+        self.replace({})
+
+    def replace(self, names: dict[int, str]) -> None:
+        """Know exactly these objects (another image's); the first is selected."""
+        self._names = {int(o): str(n) for o, n in names.items()}
+        self.selected = min(self._names, default=None)
         self.changed.emit()

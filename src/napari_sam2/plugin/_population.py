@@ -8,6 +8,9 @@ versions, a Tracks layer that fills in as the run goes, and the CTC and GEFF exp
 * **The lineage follows undo.** Each run and each correction records the lineage it left
   with its undo item; after Ctrl-Z or redo the lineage is the one of the newest record
   still in the Labels layer's history, and the Tracks layer is rebuilt from the labels.
+  Lineage and records live in the image's :class:`~._state.Workspace`.
+* **Seeds are shown on their frame only**, in a Labels layer one frame deep placed at that
+  frame, and a preview superseded by another (SAM 2's, still running) is never shown.
 """
 
 from __future__ import annotations
@@ -27,12 +30,10 @@ from ..core.seeders import (
     threshold_detector,
     threshold_seeds,
 )
+from . import _names
 from ._run_history import in_undo_history
+from ._settings import SAM_SEEDS, THRESHOLD_SEEDS
 
-SEEDS_LAYER = "SAM 2 seeds"
-TRACKS_LAYER = "SAM 2 tracks"
-THRESHOLD = "threshold (bright nuclei)"
-EVERYTHING = "SAM 2 (segment everything)"
 TRACKS_REFRESH_S = 1.0  # during a run, the Tracks layer is redrawn at most this often
 
 
@@ -42,21 +43,37 @@ def _frames_of(item: list) -> set[int]:
 
 
 class PopulationView:
-    """Main thread: the previewed seeds, the lineage copy and its versions, the Tracks layer."""
+    """Main thread: the previewed seeds, the lineage and its versions (in the workspace), the
+    Tracks layer."""
 
-    def __init__(self, binding) -> None:
-        self.binding = binding
+    def __init__(self, binding, state) -> None:
+        self.binding, self.state = binding, state
         self.seeds: Seeds | None = None
         self.seed_frame: int | None = None
-        self.seeder: str | None = None
-        self.lineage = Lineage()
+        self.seeder: str | None = None  # THRESHOLD_SEEDS, SAM_SEEDS or a Labels layer's name
+        self.preview_id = 0  # the latest seeds preview; SAM 2's answer to an earlier one is dropped
         self.running = False
         self.tracks_layer = None
         self._centres: dict[int, dict[int, tuple[float, float]]] = {}  # frame -> track -> (y, x)
-        self._versions: list[tuple[list, list[dict]]] = []  # (undo item, lineage rows), oldest first
-        self._present: list[bool] = []  # whether each version's item was in the undo history
         self._drawn_at = 0.0
         self._options = None  # the last run's PopulationOptions
+
+    @property
+    def lineage(self) -> Lineage:
+        return self.state.workspace.lineage
+
+    @lineage.setter
+    def lineage(self, value: Lineage) -> None:
+        self.state.workspace.lineage = value
+
+    def rebind(self) -> None:
+        """Another image or labels: its lineage, and its Tracks layer drawn from its labels."""
+        self.seeds = self.seed_frame = self.seeder = None
+        self.preview_id += 1
+        self._centres = {}
+        if self.binding.labels is not None and len(self.lineage) and self.binding.frame_axis == 0:
+            self._recentre(range(self.binding.frame_count()))
+        self._show_tracks()
 
     def check_image(self) -> None:
         image = self.binding.image
@@ -69,9 +86,10 @@ class PopulationView:
     def preview(self, seeder: str, frame: int, source) -> int:
         """Find the seeds on ``frame`` and show them in a 2-D Labels layer; returns how many."""
         self.check_image()
-        if seeder == EVERYTHING:
-            raise ValueError("SAM 2's seeds come from the worker: see TrackerController.preview_seeds")
-        if seeder == THRESHOLD:
+        self.preview_id += 1
+        if seeder == SAM_SEEDS:
+            raise ValueError("SAM 2's seeds come from the worker: see PopulationActions.preview_seeds")
+        if seeder == THRESHOLD_SEEDS:
             seeds = threshold_seeds(full_frame_grayscale(source, frame))
         else:
             layer = self._labels_layer(seeder)
@@ -85,18 +103,26 @@ class PopulationView:
         return self.binding.viewer.layers[name]
 
     def show(self, seeds: Seeds, frame: int, frame_shape, seeder: str) -> int:
-        """Show ``seeds`` in the 2-D *SAM 2 seeds* layer; they are what *Track all* follows."""
+        """Show ``seeds`` on their frame in the *SAM 2 seeds* layer; they are what *Track all* follows."""
         if not seeds:
             raise Sam2InputError(f"No cell was found on frame {frame}.")
         viewer = self.binding.viewer
-        preview = seeds_as_labels(seeds, frame_shape, np.uint16)
+        preview = seeds_as_labels(seeds, frame_shape, np.uint16)[None]  # one frame deep, placed at ``frame``
         image = self.binding.image
-        if SEEDS_LAYER in viewer.layers:
-            viewer.layers[SEEDS_LAYER].data = preview
+        translate = (image.translate[0] + frame * image.scale[0], *image.translate[-2:])
+        if _names.SEEDS_LAYER in viewer.layers:
+            layer = viewer.layers[_names.SEEDS_LAYER]
+            layer.data, layer.translate = preview, translate
         else:
-            viewer.add_labels(preview, name=SEEDS_LAYER, scale=image.scale[-2:], translate=image.translate[-2:])
+            viewer.add_labels(preview, name=_names.SEEDS_LAYER, scale=image.scale, translate=translate, opacity=0.5)
         self.seeds, self.seed_frame, self.seeder = seeds, frame, seeder
         return len(seeds)
+
+    def hide_seeds(self) -> None:
+        """The seeds were tracked: their preview goes (the labels show the cells now)."""
+        viewer = self.binding.viewer
+        if _names.SEEDS_LAYER in viewer.layers:
+            viewer.layers.remove(_names.SEEDS_LAYER)
 
     def request(self, source, *, redetect_every: int, redetect_frames=(), divisions: bool):
         """The worker's population task for the previewed seeds."""
@@ -127,10 +153,10 @@ class PopulationView:
 
     def _detector(self, source):
         """Re-detection by the seeder that found the seeds (SAM 2's runs on the worker)."""
-        if self.seeder == THRESHOLD:
+        if self.seeder == THRESHOLD_SEEDS:
             return threshold_detector(source)
-        if self.seeder == EVERYTHING:
-            return EVERYTHING
+        if self.seeder == SAM_SEEDS:
+            return SAM_SEEDS
         layer = self._labels_layer(self.seeder)
         if layer.ndim != 3 or layer.data.shape[0] != len(source):
             raise Sam2InputError(
@@ -172,23 +198,25 @@ class PopulationView:
         self._show_tracks()
 
     def _record(self, item, lineage: Lineage) -> None:
-        self._versions.append((item, lineage.as_dict()))
-        self._present.append(True)
+        workspace = self.state.workspace
+        workspace.versions.append((item, lineage.as_dict()))
+        workspace.present.append(True)
 
     def follow_undo(self, history: list) -> bool:
         """After an undo or redo: the lineage of the newest record still in ``history``.
 
         Returns whether the lineage changed (the Tracks layer is then rebuilt, from the
         frames the undone or redone steps touched)."""
-        if self.running or not self._versions:
+        workspace = self.state.workspace
+        if self.running or not workspace.versions:
             return False
-        present = [in_undo_history(item, history) for item, _ in self._versions]
+        present = [in_undo_history(item, history) for item, _ in workspace.versions]
         touched = set()
-        for (item, _), now, before in zip(self._versions, present, self._present):
+        for (item, _), now, before in zip(workspace.versions, present, workspace.present):
             if now != before:
                 touched |= _frames_of(item)
-        self._present = present
-        rows = next((rows for (_, rows), now in zip(reversed(self._versions), reversed(present)) if now), [])
+        workspace.present = present
+        rows = next((rows for (_, rows), now in zip(reversed(workspace.versions), reversed(present)) if now), [])
         if rows == self.lineage.as_dict():
             return False
         self.lineage = Lineage.from_dict(rows)
@@ -218,7 +246,7 @@ class PopulationView:
             if obj in tracks and tracks[obj].first <= frame <= tracks[obj].last
         ]
         viewer = self.binding.viewer
-        if not rows:
+        if not rows or self.binding.image is None:
             if self.tracks_layer is not None and self.tracks_layer in viewer.layers:
                 viewer.layers.remove(self.tracks_layer)
             self.tracks_layer = None
@@ -229,7 +257,7 @@ class PopulationView:
         image = self.binding.image
         if self.tracks_layer is None or self.tracks_layer not in viewer.layers:
             self.tracks_layer = viewer.add_tracks(
-                data, graph=graph, name=TRACKS_LAYER, scale=image.scale, translate=image.translate, tail_length=8
+                data, graph=graph, name=_names.TRACKS_LAYER, scale=image.scale, translate=image.translate, tail_length=8
             )
         else:
             self.tracks_layer.data = data

@@ -23,9 +23,11 @@ class PromptSync:
         self._taken: dict[tuple[int, int], tuple] = {}
         self._submitted: dict[tuple[int, int], tuple] = {}
 
-    def reset(self) -> None:
-        """A new session is coming: it has taken nothing yet."""
-        self._taken, self._submitted = {}, {}
+    def reset(self, assume: Groups | None = None) -> None:
+        """A new session is coming. ``assume``: the groups it will be given before its first
+        run (so they are not previewed again now); only later edits are previewed."""
+        self._taken = {key: group.key() for key, group in (assume or {}).items()}
+        self._submitted = {}
 
     def changed(self, groups: Groups) -> list[tuple[int, int]]:
         """Keys whose prompts differ from what the session has or will have."""

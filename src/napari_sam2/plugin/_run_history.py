@@ -67,6 +67,13 @@ def undo_history(layer) -> list:
         return list(layer._undo_history)
 
 
+def redo_history(layer) -> list:
+    """The layer's redo history: steps undone that Ctrl-Shift-Z would bring back."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return list(layer._redo_history)
+
+
 def in_undo_history(item: list, history: list) -> bool:
     """True while ``item`` (from :meth:`RunHistory.commit`) is in ``history``: done, or redone."""
     atom = item[0]

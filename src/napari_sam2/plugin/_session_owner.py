@@ -21,21 +21,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import Sam2InputError
-from ..core.pipeline import RunRecord
+from ..core.pipeline import Groups, RunRecord, track_options
 from ..core.session import PromptGroup, TrackingSession
 from ._messages import (
     Encoded,
     FrameTracked,
     LineageUpdated,
     ModelLoaded,
+    PassStarted,
     Previewed,
+    PromptsTaken,
+    Removed,
     RunPlanned,
     SeedsFound,
     SessionOpened,
     Status,
 )
-from ._population import EVERYTHING
-from ._settings import TrackerSettings
+from ._settings import SAM_SEEDS, TrackerSettings
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class PropagateRequest:
     frame_range: tuple[int, int] | None
     run_id: int
     valid_runs: frozenset[int]  # runs whose labels are still in the layer (not undone)
+    groups: Groups  # the prompts in the layers now: the session is brought in step with them first
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ class SessionOwner:
             self._close_session()
             self._session = TrackingSession(self._loaded, source, **settings.as_session_arguments())
             self._session_key = key
-            yield SessionOpened(RunRecord.of(self._session))
+            options = track_options(source, model=settings.model_spec, fill_hole_area=self._session.fill_hole_area)
+            yield SessionOpened(RunRecord.of(self._session), options)
 
     def _close_session(self) -> None:
         if self._session is not None:
@@ -134,7 +138,8 @@ class SessionOwner:
         yield from self._session_for(source, settings)
         self._prompts_edited(obj)
         result = self._session.add_mask(obj, frame, mask)
-        yield Previewed((obj, frame), None, result, source.held)
+        roi = source.roi
+        yield Previewed((obj, frame), None, result, source.held, mask=mask[roi.y0 : roi.y1, roi.x0 : roi.x1])
 
     def remove_object_task(self, obj: int) -> Iterator:
         self._on_worker()
@@ -142,7 +147,7 @@ class SessionOwner:
             self._session.remove_object(obj)
         self._tracked.pop(obj, None)
         self._prompts_changed.discard(obj)
-        yield from ()
+        yield Removed(obj)
 
     def _prompts_edited(self, obj: int) -> None:
         """New prompts: the object's tracked frames are out of date."""
@@ -152,6 +157,7 @@ class SessionOwner:
     # -- propagation ------------------------------------------------------------------------
     def propagate_task(self, source, settings, request: PropagateRequest) -> Iterator:
         yield from self._session_for(source, settings)
+        yield from self._take_prompts(request.groups)
         session = self._session
         prompted = [o for o, frames in session.prompts().items() if frames]
         if not prompted:
@@ -175,16 +181,36 @@ class SessionOwner:
             resumed=len(wanted - frames) if stale else 0,
             again=not stale,
         )
-        bounds = request.frame_range
         for reverse, order in todo:
             if not order:
                 continue
             direction = "backward" if reverse else "forward"
-            for result in session.propagate(direction, objects=ids, start=order[0], frame_range=bounds):
+            yield PassStarted(direction, order[0], request.frame_range)
+            for result in session.propagate(direction, objects=ids, start=order[0], frame_range=request.frame_range):
                 for obj in ids:
                     self._tracked.setdefault(obj, {})[result.frame] = request.run_id
                     self._prompts_changed.discard(obj)
                 yield FrameTracked(result, source.held)
+
+    def _take_prompts(self, groups: Groups) -> Iterator:
+        """Bring the session's clicks and boxes in step with the layers' (a new session, a
+        reopened tracker): what differs is given again, what is gone is removed. Mask prompts
+        have no layer and stay."""
+        session = self._session
+        have = {
+            (obj, frame): prompts
+            for obj, frames in session.prompts().items()
+            for frame, prompts in frames.items()
+            if prompts.mask is None
+        }
+        for key in sorted(set(groups) | set(have)):
+            group = groups.get(key, PromptGroup())
+            old = have.get(key)
+            if (old.key() if old is not None else PromptGroup().key()) == group.key():
+                continue
+            self._prompts_edited(key[0])
+            session.set_prompts(*key, points=group.points, box=group.box)
+            yield PromptsTaken(key, group.key())
 
     @staticmethod
     def _resume(order: range, ids: list[int], done: dict[int, set[int]]) -> list[int]:
@@ -247,7 +273,7 @@ class SessionOwner:
 
     def _detector(self, detect):
         """SAM 2's re-detection needs the session, which only this thread has."""
-        if detect != EVERYTHING:
+        if detect != SAM_SEEDS:
             return detect
         from ..core.everything import segment_everything
         from ..core.seeders import label_detector
@@ -269,13 +295,13 @@ class SessionOwner:
                     session.remove_object(obj)
         yield from ()
 
-    def everything_task(self, source, settings, frame: int) -> Iterator:
-        """SAM 2's own seeds: everything it segments on ``frame``."""
+    def everything_task(self, source, settings, frame: int, request: int = 0) -> Iterator:
+        """SAM 2's own seeds: everything it segments on ``frame`` (``request``: which preview asked)."""
         from ..core.everything import segment_everything
 
         yield from self._session_for(source, settings)
         yield Status(f"Segmenting everything on frame {frame} …")
-        yield SeedsFound(frame, segment_everything(self._session, frame))
+        yield SeedsFound(frame, segment_everything(self._session, frame), request)
 
     # -- encoding ahead ---------------------------------------------------------------------
     def encode_task(self, source, settings, center: int, should_stop) -> Iterator:

@@ -13,6 +13,9 @@ from typing import Any
 
 from ..core.models import DEFAULT_MODEL
 
+#: Where the cells of a population come from, besides a Labels layer (the CLI's --seeds names).
+THRESHOLD_SEEDS, SAM_SEEDS = "threshold", "sam"
+
 
 def feature_cache_mb() -> float:
     """The plugin's in-memory feature budget: a quarter of the machine's memory, 0.5 to 4 GiB.

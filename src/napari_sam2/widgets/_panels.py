@@ -1,4 +1,5 @@
-"""Image, model and objects panels of the tracker widget."""
+"""Image, model and objects panels of the tracker widget. Each draws from the tracker's state
+and asks the tracker for every change; a change refused (during a run) is drawn back."""
 
 from __future__ import annotations
 
@@ -14,21 +15,35 @@ from qtpy.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QSizePolicy,
     QVBoxLayout,
+    QWidget,
 )
 
 from ..core.diskcache import default_root
-from ..core.models import DEFAULT_MODEL, REGISTRY, cached_models
+from ..core.models import REGISTRY, cached_models
 from ..plugin import TrackerApi, axis_name, frame_axes, image_layers, is_single_image, labels_layers, layer_data
 from ._common import button, guard
 
 NEW_LABELS = "new labels layer"
 LEGEND = (
-    "<b>Click</b> on the image: positive point for the selected object<br>"
-    "<b>Shift+click</b>: negative point (remove this area)<br>"
-    "Draw a rectangle in <i>SAM 2 boxes</i>: box prompt<br>"
-    "Drag: pan. Each prompt previews its frame at once."
+    "<b>Click</b> the image: a point on the selected object. <b>Shift+click</b>: not this. "
+    "Draw a rectangle in <i>SAM 2 boxes</i>: a box. Drag: pan. Each prompt previews its frame."
 )
+
+
+def wrapped(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+def _combo() -> QComboBox:
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(12)
+    return combo
 
 
 class ImagePanel(QGroupBox):
@@ -37,10 +52,10 @@ class ImagePanel(QGroupBox):
     def __init__(self, viewer, controller: TrackerApi) -> None:
         super().__init__("Image")
         self.viewer, self.controller = viewer, controller
-        self.image_combo, self.axis_combo, self.labels_combo = QComboBox(), QComboBox(), QComboBox()
+        self.image_combo, self.axis_combo, self.labels_combo = _combo(), _combo(), _combo()
         self.region_label = QLabel("whole frame")
-        self.image_combo.currentIndexChanged.connect(self._on_image_chosen)
-        self.axis_combo.currentIndexChanged.connect(self._on_axis_chosen)
+        self.image_combo.activated.connect(self._on_image_chosen)
+        self.axis_combo.activated.connect(self._on_axis_chosen)
         self.labels_combo.activated.connect(self._on_labels_chosen)
         region = QHBoxLayout()
         region.addWidget(button("Draw region", self._on_draw_region, "Draw a rectangle to track inside"))
@@ -54,68 +69,71 @@ class ImagePanel(QGroupBox):
         form.addRow(region)
         self.setLayout(form)
 
-    def image_layers(self):
-        return image_layers(self.viewer)
-
     def refresh(self) -> None:
-        current = self.image_combo.currentText()
-        self.image_combo.blockSignals(True)
-        self.image_combo.clear()
-        self.image_combo.addItems([layer.name for layer in self.image_layers()])
-        self.image_combo.blockSignals(False)
-        index = self.image_combo.findText(current)
-        self.image_combo.setCurrentIndex(max(index, 0))
-        if self.image_combo.count() and (self.controller.image_layer is None or index < 0):
-            self._on_image_chosen()
-        self._refresh_labels_choice()
+        """Draw the choices from the viewer's layers and the tracker's state; bind the first
+        image when the tracker has none."""
+        images = image_layers(self.viewer)
+        if self.controller.image_layer is None and images:
+            guard(lambda: self.controller.set_image_layer(images[0]))
+        bound = self.controller.image_layer
+        _fill(self.image_combo, [layer.name for layer in images], bound.name if bound is not None else None)
+        self._refresh_axes()
+        names = [NEW_LABELS] + [layer.name for layer in labels_layers(self.viewer)]
+        labels = self.controller.labels_layer
+        _fill(self.labels_combo, names, labels.name if labels is not None else NEW_LABELS)
 
-    def _refresh_labels_choice(self) -> None:
-        self.labels_combo.clear()
-        self.labels_combo.addItem(NEW_LABELS)
-        names = [layer.name for layer in labels_layers(self.viewer)]
-        self.labels_combo.addItems(names)
-        if self.controller.labels_layer is not None:
-            self.labels_combo.setCurrentIndex(max(self.labels_combo.findText(self.controller.labels_layer.name), 0))
-
-    def _on_image_chosen(self, *_) -> None:
-        layer = {layer.name: layer for layer in self.image_layers()}.get(self.image_combo.currentText())
+    def _refresh_axes(self) -> None:
+        layer, combo = self.controller.image_layer, self.axis_combo
+        combo.clear()
         if layer is None:
             return
-        guard(lambda: self.controller.set_image_layer(layer))
-        self.axis_combo.blockSignals(True)
-        self.axis_combo.clear()
         if is_single_image(layer):
-            self.axis_combo.addItem("single image (one frame)", None)
-        for axis in frame_axes(layer, self.viewer) if not is_single_image(layer) else ():
+            combo.addItem("single image (one frame)", None)
+            return
+        for axis in frame_axes(layer, self.viewer):
             frames = layer_data(layer).shape[axis]
-            self.axis_combo.addItem(f"{axis_name(layer, self.viewer, axis)}, {frames} frames", axis)
-        self.axis_combo.setCurrentIndex(max(self.axis_combo.findData(self.controller.frame_axis), 0))
-        self.axis_combo.blockSignals(False)
-        self._refresh_labels_choice()
+            combo.addItem(f"{axis_name(layer, self.viewer, axis)}, {frames} frames", axis)
+        combo.setCurrentIndex(max(combo.findData(self.controller.frame_axis), 0))
+
+    def _on_image_chosen(self, *_) -> None:
+        layer = {layer.name: layer for layer in image_layers(self.viewer)}.get(self.image_combo.currentText())
+        if layer is not None:
+            guard(lambda: self.controller.set_image_layer(layer))
+        self.refresh()  # the state as it is now, a refused change included
 
     def _on_axis_chosen(self, *_) -> None:
         axis = self.axis_combo.currentData()
         if axis is not None and self.controller.image_layer is not None:
             guard(lambda: self.controller.set_image_layer(self.controller.image_layer, frame_axis=axis))
+        self.refresh()
 
     def _on_labels_chosen(self, *_) -> None:
         name = self.labels_combo.currentText()
-        if name != NEW_LABELS:
+        if name != NEW_LABELS and name in self.viewer.layers:
             guard(lambda: self.controller.use_labels_layer(self.viewer.layers[name]))
+        self.refresh()
 
     def _on_draw_region(self) -> None:
         guard(self.controller.add_region_layer)
 
     def _on_use_region(self) -> None:
         guard(self.controller.use_region)
-        roi = self.controller.roi
+
+    def _on_clear_region(self) -> None:
+        guard(self.controller.clear_region)
+
+    def show_region(self, roi) -> None:
         self.region_label.setText(
             "whole frame" if roi is None else f"rows {roi[0]}–{roi[2]}, columns {roi[1]}–{roi[3]}"
         )
 
-    def _on_clear_region(self) -> None:
-        guard(self.controller.clear_region)
-        self.region_label.setText("whole frame")
+
+def _fill(combo: QComboBox, names: list[str], current: str | None) -> None:
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(names)
+    combo.setCurrentIndex(max(combo.findText(current), 0) if current is not None else -1)
+    combo.blockSignals(False)
 
 
 class ModelPanel(QGroupBox):
@@ -124,25 +142,23 @@ class ModelPanel(QGroupBox):
     def __init__(self, controller: TrackerApi) -> None:
         super().__init__("Model")
         self.controller = controller
-        self.model_combo, self.device_combo = QComboBox(), QComboBox()
+        self.model_combo, self.device_combo = _combo(), QComboBox()
+        self.model_combo.setMinimumContentsLength(22)
         self.model_combo.setEditable(True)  # a hub id, a local directory or a .pt file can be typed in
+        self.model_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)  # Enter applies the text, adds no item
         cached = cached_models()
         for info in REGISTRY.values():
             state = "cached" if info.hub_id in cached else f"download {info.download_mb} MB"
             self.model_combo.addItem(f"{info.name}  ({state})", info.name)
         self.model_combo.addItem("random:sam2.1-tiny  (untrained, offline trial)", "random:sam2.1-tiny")
-        self.model_combo.setCurrentIndex(self.model_combo.findData(DEFAULT_MODEL))
         self.device_combo.addItems(["auto", "cpu", "cuda", "mps"])
         self.ahead_box = QCheckBox("encode frames ahead while idle")
-        self.ahead_box.setChecked(controller.settings.encode_ahead)
         self.ahead_box.setToolTip("Later clicks and propagation on encoded frames skip the image encoder")
         self.disk_box = QCheckBox("keep encoded frames on disk")
-        self.disk_box.setChecked(controller.settings.disk_cache)
         self.disk_box.setToolTip(f"Reopening this stack skips the image encoder. Folder: {default_root()}")
         self.ahead_box.toggled.connect(lambda on: guard(lambda: controller.set_caching(encode_ahead=on)))
-        self.disk_box.toggled.connect(lambda on: guard(lambda: controller.set_caching(disk_cache=on)))
-        self.status = QLabel("not loaded: loads on the first click, or now")
-        self.status.setWordWrap(True)
+        self.disk_box.toggled.connect(self._on_disk)
+        self.status = wrapped("not loaded: loads on the first click, or now")
         form = QFormLayout()
         form.addRow("model", self.model_combo)
         form.addRow("device", self.device_combo)
@@ -151,24 +167,29 @@ class ModelPanel(QGroupBox):
         row = QHBoxLayout()
         row.addWidget(button("Load model", self._on_load, "Download (first time) and load in the background"))
         row.addWidget(
-            button(
-                "Checkpoint…", self._on_checkpoint, "Use a SAM 2 checkpoint in Meta's format (.pt), e.g. a fine-tune"
-            )
+            button("Checkpoint…", self._on_checkpoint, "A SAM 2 checkpoint in Meta's format (.pt), e.g. a fine-tune")
         )
         form.addRow(row)
         form.addRow(self.status)
         self.setLayout(form)
-        self.model_combo.currentIndexChanged.connect(lambda *_: self.apply())
-        self.device_combo.currentIndexChanged.connect(lambda *_: self.apply())
+        self.show_settings(controller.settings)
+        self.model_combo.activated.connect(lambda *_: self.apply())
+        self.model_combo.lineEdit().returnPressed.connect(self.apply)
+        self.device_combo.activated.connect(lambda *_: self.apply())
 
     def spec(self) -> str:
+        """The model named in the box: a list entry's name, or the text typed in."""
         text = self.model_combo.currentText().strip()
-        if text == self.model_combo.itemText(self.model_combo.currentIndex()):
-            return self.model_combo.currentData()
-        return text  # typed in: a hub id or a directory
+        index = self.model_combo.currentIndex()
+        if index >= 0 and text == self.model_combo.itemText(index) and self.model_combo.itemData(index):
+            return self.model_combo.itemData(index)
+        return text  # typed in: a registry name, a hub id, a directory, a .pt file or random:NAME
 
-    def apply(self) -> None:
-        self.controller.set_model(self.spec(), self.device_combo.currentText())
+    def apply(self) -> bool:
+        ok = guard(lambda: self.controller.set_model(self.spec(), self.device_combo.currentText()))
+        if not ok:
+            self.show_settings(self.controller.settings)
+        return ok
 
     def choose_model(self, spec: str) -> None:
         """Select a registry entry, or type in a hub id or directory, as a user would."""
@@ -179,9 +200,28 @@ class ModelPanel(QGroupBox):
             self.model_combo.setEditText(spec)
         self.apply()
 
+    def show_settings(self, settings) -> None:
+        """Draw the tracker's settings (after a change, or a refused one)."""
+        for box in (self.model_combo, self.device_combo, self.ahead_box, self.disk_box):
+            box.blockSignals(True)
+        index = self.model_combo.findData(settings.model_spec)
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+        else:
+            self.model_combo.setEditText(settings.model_spec)
+        self.device_combo.setCurrentText(settings.device)
+        self.ahead_box.setChecked(settings.encode_ahead)
+        self.disk_box.setChecked(settings.disk_cache)
+        for box in (self.model_combo, self.device_combo, self.ahead_box, self.disk_box):
+            box.blockSignals(False)
+
+    def _on_disk(self, on: bool) -> None:
+        if not guard(lambda: self.controller.set_caching(disk_cache=on)):
+            self.show_settings(self.controller.settings)
+
     def _on_load(self) -> None:
-        self.apply()
-        guard(self.controller.load_model)
+        if self.apply():
+            guard(self.controller.load_model)
 
     def _on_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "SAM 2 checkpoint", "", "Checkpoints (*.pt *.pth *.ckpt)")
@@ -192,15 +232,15 @@ class ModelPanel(QGroupBox):
         self.status.setText(text)
 
 
-class ObjectsPanel(QGroupBox):
+class ObjectsPanel(QWidget):
     """The tracked objects, coloured like their labels: add, select, rename, delete."""
 
     def __init__(self, controller: TrackerApi) -> None:
-        super().__init__("Objects")
+        super().__init__()
         self.controller = controller
         self._renaming = False
         self.list = QListWidget()
-        self.list.setMaximumHeight(120)
+        self.list.setMaximumHeight(110)
         self.list.currentItemChanged.connect(self._on_selected)
         self.list.itemChanged.connect(self._on_renamed)
         row = QHBoxLayout()
@@ -214,12 +254,11 @@ class ObjectsPanel(QGroupBox):
                 "The selected object's painted pixels on this frame as a mask prompt",
             )
         )
-        legend = QLabel(LEGEND)
-        legend.setWordWrap(True)
         layout = QVBoxLayout()
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list)
         layout.addLayout(row)
-        layout.addWidget(legend)
+        layout.addWidget(wrapped(LEGEND))
         self.setLayout(layout)
 
     def refresh(self) -> None:
@@ -228,7 +267,7 @@ class ObjectsPanel(QGroupBox):
         self.list.blockSignals(True)
         self.list.clear()
         for obj, name in self.controller.objects.items():
-            summary = self.controller.track_summary(obj)
+            summary = self.controller.cells.track_summary(obj)
             item = QListWidgetItem(f"{name}  ({summary})" if summary else name)
             pixmap = QPixmap(14, 14)
             pixmap.fill(QColor(*(int(255 * c) for c in self.controller.colour(obj))))

@@ -8,7 +8,6 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -21,24 +20,24 @@ from qtpy.QtWidgets import (
 
 from ..plugin import TrackerApi
 from ._common import button, guard
+from ._panels import wrapped
 
 
-class RunPanel(QGroupBox):
+class RunPanel(QWidget):
     def __init__(self, viewer, controller: TrackerApi) -> None:
-        super().__init__("Propagate")
+        super().__init__()
         self.viewer, self.controller = viewer, controller
         directions = QHBoxLayout()
         self.direction_buttons = {}
         for text, direction in (("Forward", "forward"), ("Backward", "backward"), ("Both", "both")):
             self.direction_buttons[direction] = button(text, lambda d=direction: self._on_propagate(d))
             directions.addWidget(self.direction_buttons[direction])
-        directions.addWidget(
-            button(
-                "From here",
-                lambda: self._on_propagate("forward", from_current=True),
-                "Forward from the current frame (after a correction)",
-            )
+        self.from_here_button = button(
+            "From here",
+            lambda: self._on_propagate("forward", from_current=True),
+            "Forward from the current frame (after a correction)",
         )
+        directions.addWidget(self.from_here_button)
         self.limit, self.first, self.last = QCheckBox("only frames"), QSpinBox(), QSpinBox()
         for spin in (self.first, self.last):
             spin.setRange(0, 0)
@@ -48,18 +47,19 @@ class RunPanel(QGroupBox):
         self.follow = QCheckBox("show each frame as it is tracked")
         self.follow.setToolTip("Move the frame slider along with the propagation")
         self.follow.toggled.connect(controller.set_follow)
-        self.progress, self.progress_label, self.note = QProgressBar(), QLabel(""), QLabel("")
-        self.note.setWordWrap(True)
+        self.progress, self.progress_label, self.note = QProgressBar(), wrapped(), wrapped()
         controls = QHBoxLayout()
         self.cancel_button = button(
             "Cancel", controller.cancel, "Stop after this frame; finished frames stay, and the same button resumes"
         )
+        self.cancel_button.setEnabled(False)
         controls.addWidget(self.cancel_button)
         controls.addWidget(button("Undo", controller.undo, "Undo the last step on the labels layer (Ctrl-Z)"))
         self.flags = QListWidget()
-        self.flags.setMaximumHeight(90)
+        self.flags.setMaximumHeight(80)
         self.flags.itemClicked.connect(self._on_flag_clicked)
         layout = QVBoxLayout()
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(directions)
         layout.addLayout(frame_range)
         layout.addWidget(self.follow)
@@ -72,10 +72,21 @@ class RunPanel(QGroupBox):
         self.setLayout(layout)
 
     def set_frame_count(self, n: int) -> None:
+        """Another image (or none): its frames, and nothing said about the last one's run."""
         for spin in (self.first, self.last):
             spin.setRange(0, max(n - 1, 0))
         self.first.setValue(0)
         self.last.setValue(max(n - 1, 0))
+        self.progress.setValue(0)
+        self.progress_label.setText("")
+        self.note.setText("")
+        self.show_flags(self.controller.state.workspace.flags)
+
+    def set_busy(self, busy: bool) -> None:
+        """During a run only Cancel works here; the rest would be refused."""
+        for widget in (*self.direction_buttons.values(), self.from_here_button):
+            widget.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
 
     def _on_propagate(self, direction: str, from_current: bool = False) -> None:
         guard(lambda: self.controller.propagate(direction, from_current=from_current, frame_range=self._range()))
@@ -114,7 +125,7 @@ class FilesRow(QWidget):
         self.controller = controller
         row = QHBoxLayout()
         row.addWidget(button("Save labels…", self._on_save, "Label TIFF + provenance JSON"))
-        row.addWidget(button("Export prompts…", self._on_export, "CSV for napari-sam2 track"))
+        row.addWidget(button("Export prompts…", self._on_export, "CSV and session history for napari-sam2 track"))
         row.addWidget(button("Load prompts…", self._on_load))
         row.setContentsMargins(0, 0, 0, 0)
         self.setLayout(row)

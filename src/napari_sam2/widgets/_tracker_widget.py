@@ -1,103 +1,107 @@
 """The "SAM 2 tracker" dock widget: panels over one :class:`TrackerController`.
 
-Clicks reach the controller through a mouse callback on the prompts layer: a press and
-release without a drag adds a point (Shift: negative); a drag pans as usual.
+The panels draw from the tracker's state and follow its events. The dock fits a laptop
+screen: the image box on top, then tabs (one object at a time, all cells, the model), the
+files row and a status line that wraps; the whole scrolls when the window is smaller still.
+Clicks on the canvas reach the tracker through its own mouse callback on the prompts layer.
 """
 
 from __future__ import annotations
 
 from qtpy.QtCore import QEvent, QTimer
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFrame, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
-from ..plugin import TrackerController, notify
-from ._common import guard
-from ._panels import ImagePanel, ModelPanel, ObjectsPanel
+from ..plugin import TrackerController
+from ._panels import ImagePanel, ModelPanel, ObjectsPanel, wrapped
 from ._population_panel import PopulationPanel
 from ._run_panel import FilesRow, RunPanel
 
 
-class TrackerWidget(QWidget):
+class TrackerWidget(QScrollArea):
     """Click, preview, propagate through z or t, correct, undo, save."""
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
         self._closed = False
-        self.controller = TrackerController(napari_viewer)
-        self.image_panel = ImagePanel(napari_viewer, self.controller)
-        self.model_panel = ModelPanel(self.controller)
-        self.objects_panel = ObjectsPanel(self.controller)
-        self.run_panel = RunPanel(napari_viewer, self.controller)
-        self.population_panel = PopulationPanel(napari_viewer, self.controller)
-        layout = QVBoxLayout(self)
-        for widget in (
-            self.image_panel,
-            self.model_panel,
-            self.objects_panel,
-            self.run_panel,
-            self.population_panel,
-            FilesRow(self.controller),
-        ):
-            layout.addWidget(widget)
-        layout.addStretch(1)
+        self.controller = controller = TrackerController(napari_viewer)
+        self.image_panel = ImagePanel(napari_viewer, controller)
+        self.model_panel = ModelPanel(controller)
+        self.objects_panel = ObjectsPanel(controller)
+        self.run_panel = RunPanel(napari_viewer, controller)
+        self.population_panel = PopulationPanel(napari_viewer, controller)
+        self.status = wrapped("")
+        self.tabs = QTabWidget()
+        self.tabs.addTab(_stacked(self.objects_panel, self.run_panel), "Objects")
+        self.tabs.addTab(_stacked(self.population_panel), "All cells")
+        self.tabs.addTab(_stacked(self.model_panel), "Model")
+        body = _stacked(self.image_panel, self.tabs, FilesRow(controller), self.status)
+        self.setWidget(body)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setMinimumWidth(340)
+        events = controller.events
         self._connections = [
-            (self.controller.events.status, self.model_panel.show_status),
-            (self.controller.objects.changed, self.objects_panel.refresh),
-            (self.controller.events.lineage, self.objects_panel.refresh),
-            (self.controller.events.seeds, self.population_panel.show_seeds),
-            (self.controller.events.pick, self.population_panel.show_pick),
-            (self.controller.events.progress, self.run_panel.show_progress),
-            (self.controller.events.run_note, self.run_panel.show_note),
-            (self.controller.events.flags, self.run_panel.show_flags),
-            (self.controller.events.image, self.run_panel.set_frame_count),
-            (self.viewer.layers.events.inserted, self._on_layers_changed),
-            (self.viewer.layers.events.removed, self._on_layers_changed),
+            (events.status, self.model_panel.show_status),
+            (events.status, self._show_status),
+            (events.settings, self.model_panel.show_settings),
+            (controller.objects.changed, self.objects_panel.refresh),
+            (events.lineage, self.objects_panel.refresh),
+            (events.lineage, self.population_panel.show_lineage),
+            (events.seeds, self.population_panel.show_seeds),
+            (events.pick, self.population_panel.show_pick),
+            (events.progress, self.run_panel.show_progress),
+            (events.run_note, self.run_panel.show_note),
+            (events.flags, self.run_panel.show_flags),
+            (events.busy, self.run_panel.set_busy),
+            (events.image, self.run_panel.set_frame_count),
+            (events.image, self.population_panel.reset),
+            (events.region, self.image_panel.show_region),
+            (events.done, self._show_status),
+            (napari_viewer.layers.events.inserted, self._on_layers_changed),
+            (napari_viewer.layers.events.removed, self._on_layers_changed),
         ]
         for signal, slot in self._connections:
             signal.connect(slot)
+        self._named = []  # layers whose renaming redraws the choices
+        # Qt may delete this widget without closing it (napari quitting): stop the tracker
+        # then too, with no reference to the widget (its labels are gone by then).
+        self.destroyed.connect(_closer(controller, self._connections, self._named, self._on_layers_changed))
         self._on_layers_changed()
         self.model_panel.apply()
 
+    def _show_status(self, text: str) -> None:
+        self.status.setText(text)
+
     def _on_layers_changed(self, event=None) -> None:
+        if self._closed:
+            return
         if event is not None and event.type == "removed":
             # React once napari has finished removing: a closing viewer removes every layer,
-            # and creating layers in between would never let it finish.
-            # The timer is this widget's child, so it dies with it: PySide6 deletes a closing
-            # viewer's dock widgets before its layers, and the call must not reach them.
+            # and creating layers in between would never let it finish. The timer is this
+            # widget's child, so it dies with it.
             timer = QTimer(self)
             timer.setSingleShot(True)
             timer.timeout.connect(self._on_layer_removed)
             timer.timeout.connect(timer.deleteLater)
             timer.start(0)
             return
-        if self._closed:
-            return
+        self._watch_names()
         self.image_panel.refresh()
         self.population_panel.refresh()
-        points = self.controller.points_layer
-        if points is not None and self._on_click not in points.mouse_drag_callbacks:
-            points.mouse_drag_callbacks.append(self._on_click)
-            points.mode = "pan_zoom"
 
     def _on_layer_removed(self) -> None:
         if self._closed:
             return
-        recreated = self.controller.recover_layers()
-        if recreated:
-            notify(f"Recreated {', '.join(recreated)} with its prompts: the tracker needs it for clicks.")
+        self.controller.layers_changed()
         self._on_layers_changed()
 
-    def _on_click(self, layer, event):
-        if event.button != 1 or layer.mode != "pan_zoom":
-            return
-        yield
-        dragged = False
-        while event.type == "mouse_move":
-            dragged = True
-            yield
-        if not dragged:
-            coords = layer.world_to_data(event.position)
-            guard(lambda: self.controller.add_click(coords, positive="Shift" not in event.modifiers))
+    def _watch_names(self) -> None:
+        """A layer renamed in the layer list: the choices show its new name."""
+        for layer in self.viewer.layers:
+            if layer not in self._named:
+                layer.events.name.connect(self._on_layers_changed)
+                self._named.append(layer)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.close_tracker()
@@ -114,9 +118,29 @@ class TrackerWidget(QWidget):
         if self._closed:
             return
         self._closed = True
-        points = self.controller.points_layer
-        if points is not None and self._on_click in points.mouse_drag_callbacks:
-            points.mouse_drag_callbacks.remove(self._on_click)
-        for signal, slot in self._connections:
+        _closer(self.controller, self._connections, self._named, self._on_layers_changed)()
+
+
+def _stacked(*widgets) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(2, 2, 2, 2)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    return box
+
+
+def _closer(controller, connections, named, on_name):
+    """Disconnect everything and close the tracker; safe to call twice."""
+
+    def close(*_):
+        if controller.closed:
+            return
+        for signal, slot in connections:
             signal.disconnect(slot)
-        self.controller.close()
+        for layer in named:
+            layer.events.name.disconnect(on_name)
+        controller.close()
+
+    return close
