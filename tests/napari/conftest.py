@@ -47,3 +47,31 @@ def choose(combo, text: str) -> None:
         index = next(i for i in range(combo.count()) if combo.itemText(i).endswith(text))
     combo.setCurrentIndex(index)
     combo.activated.emit(index)
+
+
+def canvas_click(layer, position, modifiers=()) -> None:
+    """Press and release at ``position`` (world coordinates) through napari's own mouse
+    callback path, as a click on the canvas reaches the active layer."""
+    from napari.utils._proxies import ReadOnlyWrapper
+    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+    from vispy.util.event import Event
+
+    for kind, dispatch in (("mouse_press", mouse_press_callbacks), ("mouse_release", mouse_release_callbacks)):
+        event = Event(
+            type=kind,
+            position=position,
+            modifiers=list(modifiers),
+            button=1,
+            is_dragging=False,
+            view_direction=None,
+            dims_displayed=list(range(len(position)))[-2:],
+            pos=(0, 0),
+            delta=(0, 0),
+        )
+        dispatch(layer, ReadOnlyWrapper(event, exceptions=("handled",)))
+
+
+def press_key(layer, key: str) -> None:
+    """A key press on the active layer, through the layer's own key bindings (Ctrl-Z ...)."""
+    bindings = {str(k): action for k, action in layer.keymap.items()}
+    bindings[key](layer)

@@ -39,7 +39,7 @@ def test_a_checkpoint_chosen_with_the_button_loads_on_the_first_click_and_tracks
     from napari_sam2.core import checkpoints
     from napari_sam2.core.models import build_random_model
     from tests.helpers import moving_blob_stack
-    from tests.napari.test_viewer import _click
+    from tests.napari.conftest import canvas_click as _click
 
     monkeypatch.setenv("NAPARI_SAM2_CACHE", str(tmp_path / "cache"))
     model, _ = build_random_model("sam2.1-tiny")  # a full-size shape: its configuration is inferred

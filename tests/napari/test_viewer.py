@@ -7,28 +7,9 @@ import pytest
 
 napari = pytest.importorskip("napari")
 
+from tests.napari.conftest import canvas_click  # noqa: E402
+
 pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
-
-
-def _click(layer, position, modifiers=()):
-    """Press and release at ``position`` (world coordinates) through napari's callback path."""
-    from napari.utils._proxies import ReadOnlyWrapper
-    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
-    from vispy.util.event import Event
-
-    for kind, dispatch in (("mouse_press", mouse_press_callbacks), ("mouse_release", mouse_release_callbacks)):
-        event = Event(
-            type=kind,
-            position=position,
-            modifiers=list(modifiers),
-            button=1,
-            is_dragging=False,
-            view_direction=None,
-            dims_displayed=[1, 2],
-            pos=(0, 0),
-            delta=(0, 0),
-        )
-        dispatch(layer, ReadOnlyWrapper(event, exceptions=("handled",)))
 
 
 def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
@@ -50,8 +31,8 @@ def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
 
     controller.add_object()
     points, labels = controller.points_layer, controller.labels_layer
-    _click(points, (0, 40, 35))
-    _click(points, (0, 85, 135), modifiers=("Shift",))
+    canvas_click(points, (0, 40, 35))
+    canvas_click(points, (0, 85, 135), modifiers=("Shift",))
     wait()
     assert list(points.features["positive"]) == [True, False]
     assert_meaningful(labels.data[0] == 1)
@@ -73,7 +54,7 @@ def test_dock_widget_click_preview_propagate_cancel_undo_correct_save(
     assert widget.run_panel.progress.value() == widget.run_panel.progress.maximum()
 
     viewer.dims.set_current_step(0, 5)
-    _click(points, (5, 50, 70), modifiers=("Shift",))
+    canvas_click(points, (5, 50, 70), modifiers=("Shift",))
     wait()
     corrected = labels.data[5].copy()
     widget.run_panel._on_propagate("forward", from_current=True)

@@ -413,7 +413,7 @@ class TrackingSession:
         """Forget the prompts of ``obj_id`` on ``frame`` and their output, keeping where they
         started; return the frame's new, empty prompts."""
         base = self._frame_prompts(obj_id, frame).base_logits
-        self.clear_prompts(obj_id, frame)
+        self._clear(obj_id, frame)
         prompts = self._frame_prompts(obj_id, frame)
         prompts.base_logits = base
         return prompts
@@ -433,7 +433,18 @@ class TrackingSession:
         return self._predict_prompt_frame(obj_id, frame)
 
     def clear_prompts(self, obj_id: int, frame: int) -> None:
-        """Remove every prompt of ``obj_id`` on ``frame`` and forget its conditioning output."""
+        """Remove every prompt of ``obj_id`` on ``frame`` and forget its conditioning output.
+
+        An object left with no prompt at all keeps no tracked state either: what it was
+        tracked from is gone, and a later prompt starts it again (on a tracked frame, SAM 2
+        would otherwise look for memory in conditioning frames that no longer exist)."""
+        self._clear(obj_id, frame)
+        obj = self._objects.get(obj_id)
+        if obj is not None and not obj.prompts:
+            obj.state.output_dict_per_obj[0]["non_cond_frame_outputs"].clear()  # frees spilled slots
+            obj.state = self._new_state(obj_id)
+
+    def _clear(self, obj_id: int, frame: int) -> None:
         obj = self._objects.get(obj_id)
         if obj is None:
             return
@@ -490,6 +501,12 @@ class TrackingSession:
         self._send_prompts(obj_id, frame)
         state = self._objects[obj_id].state
         tracked = state.frames_tracked_per_obj[0].get(frame)
+        if tracked is not None and not state.output_dict_per_obj[0]["cond_frame_outputs"]:
+            # New prompts on the object's only prompted frame, which propagation went through:
+            # with no other conditioning frame there is no memory to correct with, so the
+            # frame starts the object again (SAM 2 needs a conditioning frame for memory).
+            del state.frames_tracked_per_obj[0][frame]
+            tracked = None
         reverse = bool(tracked["reverse"]) if tracked else False
         model = self.loaded.model
         prompts = self._objects[obj_id].prompts[frame]

@@ -67,6 +67,8 @@ class TrackerController:
         self._inbox = Inbox(replies.table())
         self.cells = PopulationActions(self)
         self._watched = None  # the Labels layer whose undo the lineage and history follow
+        self._said: list[str] = []  # what removing layers stopped, said once they are recreated
+        self._gone = {"image": False, "labels": False}
         self.closed = False
         self.objects.changed.connect(self._on_objects_changed)
 
@@ -129,6 +131,7 @@ class TrackerController:
         self.state.use_workspace(workspace_of(labels, self.binding.image))
         self.objects.ensure(self.binding.object_ids_in_layers())
         self._watch_labels()
+        self._on_objects_changed()  # new layers draw for the selected object
         self.binding.colour_points(self.colour)
 
     def use_labels_layer(self, layer) -> None:
@@ -142,29 +145,45 @@ class TrackerController:
         self.population.rebind()
         self.events.image.emit(self.binding.frame_count())
 
+    def layers_removed(self) -> None:
+        """Layers left the viewer (called at once): the tracker stops using them, and a run
+        whose image or labels went stops, writing nowhere else. What to recreate is done by
+        :meth:`layers_changed`, once napari has finished removing."""
+        if self.closed:
+            return
+        image_gone, labels_gone = self.binding.forget_gone()
+        running = self.writer.running_layer
+        if self.propagating and (image_gone or (running is not None and running not in self.viewer.layers)):
+            self.jobs.cancel()
+            what = "image" if image_gone else "labels layer"
+            self._said.append(
+                f"The run in {self.state.busy_image!r} stopped: its {what} was deleted, "
+                "and the frames it had tracked went with it."
+            )
+        self._gone["image"] |= image_gone
+        self._gone["labels"] |= labels_gone and not image_gone
+
     def layers_changed(self) -> list[str]:
-        """After layers left the viewer: a run whose image or labels went is stopped, deleted
-        prompt layers come back with their prompts, deleted labels are replaced by empty ones.
-        Returns what was said to the user."""
+        """After layers left the viewer: deleted prompt layers come back with their prompts,
+        deleted labels are replaced by an empty layer (its own workspace), a deleted image ends
+        its tracking. Returns what was said to the user. Safe to call when nothing went."""
         if self.closed:
             return []
-        binding, said = self.binding, []
-        image_gone = binding.image is not None and binding.image not in self.viewer.layers
-        labels_gone = binding.labels is not None and binding.labels not in self.viewer.layers
-        if self.propagating and (image_gone or labels_gone or self.writer.running_layer not in self.viewer.layers):
-            self.jobs.cancel()
-            said.append(
-                f"The run in {self.state.busy_image!r} stopped: its {'image' if image_gone else 'labels layer'} "
-                "was deleted, and the frames it had tracked went with it."
-            )
-        image_gone, recreated = binding.recover()
-        if image_gone:
+        self.layers_removed()
+        said, self._said = self._said, []
+        gone, self._gone = self._gone, {"image": False, "labels": False}
+        if gone["image"]:
             self._image_gone()
-        elif labels_gone:
+        recreated = self.binding.restore()
+        if gone["labels"] and self.binding.labels is not None:
             self._adopt_workspace()
             self._new_session()
-            said.append(f"'{binding.labels.name}' was deleted: a new, empty one takes the next results.")
+            self.population.rebind()
+            said.append(f"'{self.binding.labels.name}' was deleted: a new, empty one takes the next results.")
+            self.events.image.emit(self.binding.frame_count())
         if recreated:
+            self._on_objects_changed()
+            self._on_prompts_changed()  # the prompts are back as they were: nothing to preview
             said.append(f"Recreated {', '.join(recreated)} with its prompts: the tracker needs it for clicks.")
         self.binding.colour_points(self.colour)
         for text in said:
@@ -172,7 +191,10 @@ class TrackerController:
         return said
 
     def _image_gone(self) -> None:
+        """The image left the viewer: nothing is tracked until another is chosen (its labels
+        and prompt layers stay in the viewer, let go)."""
         self.jobs.cancel()
+        self.binding.release()
         self.state.roi = None
         self.state.use_workspace(Workspace(""))
         self._new_session()
@@ -204,8 +226,10 @@ class TrackerController:
         """The next task opens a new session; the prompts on screen are what it will be given
         (before a run), so nothing is previewed again now."""
         self.state.new_session()
-        groups = self.binding.prompt_groups() if self.binding.points is not None else {}
+        bound = self.binding.image is not None and self.binding.points is not None
+        groups = self.binding.prompt_groups() if bound else {}
         self.prompts.reset(assume=groups)
+        self.jobs.submit(Task("edit", self.owner.close_task))  # the old session's memory goes now
 
     # -- model and caching ----------------------------------------------------------------------
     def set_model(self, spec: str, device: str = "auto") -> None:
@@ -283,6 +307,7 @@ class TrackerController:
     # -- prompts --------------------------------------------------------------------------------
     def add_click(self, data_coords, *, positive: bool = True) -> bool:
         """A click on the image: a prompt point for the selected object. False if refused."""
+        self.layers_changed()  # a layer deleted a moment ago comes back first
         if self.propagating:
             notify("A run is going on: wait for it or press Cancel before adding prompts.")
             return False
@@ -312,6 +337,20 @@ class TrackerController:
             coords = layer.world_to_data(event.position)
             guard(lambda: self.add_click(coords, positive="Shift" not in event.modifiers))
 
+    def _claim_orphans(self) -> None:
+        """Prompts drawn with no object (a box in a layer made a moment ago) belong to the
+        selected object, or to a new one."""
+        for layer in (self.binding.points, self.binding.shapes):
+            if layer is None or not len(layer.data) or "object_id" not in layer.features:
+                continue
+            ids = np.asarray(layer.features["object_id"])
+            orphans = ids <= 0
+            if orphans.any():
+                obj = self.objects.selected or self.add_object()
+                with layer.events.data.blocker():
+                    layer.features.loc[orphans, "object_id"] = obj
+                layer.feature_defaults = {**layer.feature_defaults.iloc[0].to_dict(), "object_id": obj}
+
     def use_painted_slice(self) -> None:
         """The selected object's pixels on the current frame become its mask prompt."""
         frame, obj = self.binding.current_frame(), self.objects.selected
@@ -326,10 +365,11 @@ class TrackerController:
 
     def _on_prompts_changed(self, event=None) -> None:
         binding = self.binding
-        if self.closed or binding.restoring or binding.image is None or binding.points is None:
-            return
+        if self.closed or binding.restoring or binding.image is None or None in (binding.points, binding.shapes):
+            return  # a prompt layer deleted a moment ago: its prompts are not gone, it comes back
         if getattr(event, "action", None) in ("adding", "removing", "changing"):
             return  # napari announces a change before making it
+        self._claim_orphans()
         binding.colour_points(self.colour)
         groups = binding.prompt_groups()
         changed = self.prompts.changed(groups)
@@ -349,6 +389,7 @@ class TrackerController:
 
     # -- propagation ----------------------------------------------------------------------------
     def propagate(self, direction: str = "both", *, from_current: bool = False, frame_range=None) -> None:
+        self.layers_changed()
         if self.propagating:
             notify("A run is already going on.")
             return
@@ -367,12 +408,14 @@ class TrackerController:
 
     def undo(self) -> None:
         """Undo the labels layer's last step (a run, a preview, a paint stroke): Ctrl-Z."""
+        self.layers_changed()
         if self.propagating:
             notify("Wait for the run to end (or cancel it) before undoing.")
         elif self.binding.labels is not None:
             self.binding.labels.undo()
 
     def redo(self) -> None:
+        self.layers_changed()
         if self.binding.labels is not None and not self.propagating:
             self.binding.labels.redo()
 

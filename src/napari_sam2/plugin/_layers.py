@@ -66,6 +66,7 @@ class LayerBinding:
         self.frame_axis: int | None = None  # None: a 2-D image, tracked as one frame
         self._on_prompts_changed = on_prompts_changed
         self._ensuring = False
+        self._lost: dict = {}  # prompt layers the user deleted, until they are recreated
         self.restoring = False  # prompts being put back: not a user edit
 
     # -- the image ----------------------------------------------------------------------------
@@ -274,34 +275,41 @@ class LayerBinding:
             )
         self.labels = layer
 
-    def recover(self) -> tuple[bool, list[str]]:
-        """The user deleted layers the tracker uses: forget them; recreate prompt layers with their prompts.
-
-        A deleted image ends the tracking of that image; a deleted labels layer is replaced
-        by a new one. Returns whether the image is gone, and the recreated layers' names.
-        """
+    def forget_gone(self) -> tuple[bool, bool]:
+        """Layers left the viewer: stop using them at once (returns whether the image and the
+        labels went). Deleted prompt layers are kept aside, to come back with their prompts
+        (:meth:`restore`)."""
         layers = self.viewer.layers
         image_gone = self.image is not None and self.image not in layers
+        labels_gone = self.labels is not None and self.labels not in layers
         if image_gone:
             self.image = None
-        if self.labels is not None and self.labels not in layers:
+        if labels_gone:
             self.labels = None
-        lost = {
-            name: self._unbind_prompts(name)
-            for name in ("points", "shapes")
-            if getattr(self, name) is not None and getattr(self, name) not in layers
-        }
-        if self.image is None or not (lost or self.labels is None):
-            return image_gone, []
+        for name in ("points", "shapes"):
+            if getattr(self, name) is not None and getattr(self, name) not in layers:
+                self._lost[name] = self._unbind_prompts(name)
+        return image_gone, labels_gone
+
+    def restore(self) -> list[str]:
+        """Recreate the bound image's missing layers: prompt layers with their prompts, an empty
+        labels layer. Returns the names of the prompt layers recreated."""
+        lost, self._lost = self._lost, {}
+        if self.image is None or all(getattr(self, n) is not None for n in ("labels", "points", "shapes")):
+            return []
         self.restoring = True  # the restored prompts are the ones already sent: no diff
         try:
             self.ensure_layers()
             for name, old in lost.items():
                 new = getattr(self, name)
-                new.data, new.features = old.data, old.features
+                if name == "shapes":  # as rectangles: assigning ``data`` would make them polygons
+                    new.add(list(old.data), shape_type=list(old.shape_type))
+                else:
+                    new.data = old.data
+                new.features = old.features
         finally:
             self.restoring = False
-        return image_gone, [getattr(self, name).name for name in lost]
+        return [getattr(self, name).name for name in lost]
 
     def _unbind_prompts(self, name: str):
         """Stop diffing the prompt layer held as ``name`` and drop it; returns the layer."""
@@ -311,6 +319,15 @@ class LayerBinding:
             layer.mouse_drag_callbacks.remove(self._on_click)
         setattr(self, name, None)
         return layer
+
+    def release(self) -> None:
+        """Let go of every layer (the image went): they stay in the viewer, untouched."""
+        for name in ("points", "shapes"):
+            if getattr(self, name) is not None:
+                self._unbind_prompts(name)
+        self.image = self.labels = None
+        self.frame_axis = None
+        self._lost = {}
 
     def close(self) -> None:
         for name in ("points", "shapes"):

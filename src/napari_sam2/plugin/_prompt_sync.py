@@ -13,7 +13,7 @@ import numpy as np
 
 from ..core.pipeline import Groups
 from ..core.session import Point, PromptGroup
-from ._prompts import keep_points
+from ._prompts import box_of, keep_only
 
 EMPTY = PromptGroup().key()
 
@@ -48,18 +48,24 @@ class PromptSync:
             for key in [k for k in table if k[0] == obj]:
                 del table[key]
 
-    def failed(self, key: tuple[int, int], points_layer, *, frame_axis, held: dict[int, int]) -> None:
-        """The session refused the group ``key``: remove the points it does not have."""
+    def failed(self, key: tuple[int, int], points_layer, shapes_layer, *, frame_axis, held: dict[int, int]) -> None:
+        """The session refused the group ``key``: remove the points and the box it does not have."""
         self._submitted.pop(key, None)
-        if points_layer is None or not len(points_layer.data):
-            return
-        taken = set(self._taken.get(key, EMPTY)[0])
+        taken_points, taken_box = self._taken.get(key, EMPTY)
         obj, frame = key
-        keep = []
-        for coords, o, positive in zip(
-            points_layer.data, points_layer.features["object_id"], points_layer.features["positive"]
-        ):
-            here = int(o) == obj and (frame_axis is None or int(round(float(coords[frame_axis]))) == frame)
-            here = here and all(int(round(float(coords[a]))) == i for a, i in held.items())
-            keep.append(not here or Point(float(coords[-2]), float(coords[-1]), bool(positive)) in taken)
-        keep_points(points_layer, np.array(keep, bool))
+
+        def here(coords, o) -> bool:
+            on_frame = frame_axis is None or int(round(float(coords[frame_axis]))) == frame
+            return int(o) == obj and on_frame and all(int(round(float(coords[a]))) == i for a, i in held.items())
+
+        if points_layer is not None and len(points_layer.data):
+            features = points_layer.features
+            keep = [
+                not here(c, o) or Point(float(c[-2]), float(c[-1]), bool(p)) in set(taken_points)
+                for c, o, p in zip(points_layer.data, features["object_id"], features["positive"])
+            ]
+            keep_only(points_layer, np.array(keep, bool))
+        if shapes_layer is not None and len(shapes_layer.data) and "object_id" in shapes_layer.features:
+            ids = shapes_layer.features["object_id"]
+            keep = [not here(c[0], o) or box_of(c) == taken_box for c, o in zip(shapes_layer.data, ids)]
+            keep_only(shapes_layer, np.array(keep, bool))

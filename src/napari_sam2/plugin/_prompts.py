@@ -46,11 +46,20 @@ def add_box_groups(groups: Groups, shapes_layer, frame_axis: int | None, held: d
     for corners, obj, kind in zip(shapes_layer.data, ids, shapes_layer.shape_type):
         if kind != "rectangle" or not _on_held(corners[0], held):
             continue
-        y0, x0 = corners[:, -2].min(), corners[:, -1].min()
-        y1, x1 = corners[:, -2].max(), corners[:, -1].max()
         group = groups.setdefault((int(obj), _frame(corners[0], frame_axis)), PromptGroup())
-        group.box = (float(y0), float(x0), float(y1), float(x1))
+        group.box = box_of(corners)
     return groups
+
+
+def box_of(corners) -> tuple[float, float, float, float]:
+    """``(y0, x0, y1, x1)`` of a rectangle's corners (in layer data coordinates)."""
+    corners = np.asarray(corners)
+    return (
+        float(corners[:, -2].min()),
+        float(corners[:, -1].min()),
+        float(corners[:, -2].max()),
+        float(corners[:, -1].max()),
+    )
 
 
 def point_coords(row: PointRow, ndim: int, frame_axis: int | None, held: dict[int, int]) -> list[float]:
@@ -64,8 +73,8 @@ def point_coords(row: PointRow, ndim: int, frame_axis: int | None, held: dict[in
     return coords
 
 
-def keep_points(layer, keep: np.ndarray) -> None:
-    """Remove the points where ``keep`` is False (napari records it for undo)."""
+def keep_only(layer, keep: np.ndarray) -> None:
+    """Remove the points (or shapes) where ``keep`` is False (napari records it for undo)."""
     if len(layer.data) and not keep.all():
         layer.selected_data = set(np.flatnonzero(~keep).tolist())
         layer.remove_selected()

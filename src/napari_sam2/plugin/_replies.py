@@ -107,7 +107,7 @@ class WorkerReplies:
         key = message.context.get("key")
         if key is not None:
             binding = self.binding
-            self.prompts.failed(key, binding.points, frame_axis=binding.frame_axis, held=binding.held())
+            self.prompts.failed(key, binding.points, binding.shapes, frame_axis=binding.frame_axis, held=binding.held())
 
     # -- the model and the session ----------------------------------------------------------------
     def on_status(self, message: Status) -> None:

@@ -79,7 +79,7 @@ class SerialWorker:
         worker.start()
 
     def _on_finished(self) -> None:
-        task, self._worker = self.current, None
+        task, self._worker, self.current = self.current, None, None  # its end is handled as ended
         self._on_end(task)  # may submit a task, which then starts at once
         if self._worker is None:
             self._start_next()

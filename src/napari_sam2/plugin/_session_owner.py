@@ -122,6 +122,13 @@ class SessionOwner:
         """Called once the worker is stopped (the tracker is closing)."""
         self._close_session()
 
+    def close_task(self) -> Iterator:
+        """The main thread asked for a new session (another image, axis, region, model): the
+        old one goes now, not when the next task opens one."""
+        self._on_worker()
+        self._close_session()
+        yield from ()
+
     # -- prompts ----------------------------------------------------------------------------
     def preview_task(self, source, settings, key: tuple[int, int], group: PromptGroup | None) -> Iterator:
         yield from self._session_for(source, settings)

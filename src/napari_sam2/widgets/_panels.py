@@ -73,8 +73,8 @@ class ImagePanel(QGroupBox):
         """Draw the choices from the viewer's layers and the tracker's state; bind the first
         image when the tracker has none."""
         images = image_layers(self.viewer)
-        if self.controller.image_layer is None and images:
-            guard(lambda: self.controller.set_image_layer(images[0]))
+        if self.controller.image_layer is None and images and not self.controller.propagating:
+            guard(lambda: self.controller.set_image_layer(images[0]))  # after a run, if one goes on
         bound = self.controller.image_layer
         _fill(self.image_combo, [layer.name for layer in images], bound.name if bound is not None else None)
         self._refresh_axes()

@@ -54,7 +54,9 @@ class TrackerWidget(QScrollArea):
             (events.run_note, self.run_panel.show_note),
             (events.flags, self.run_panel.show_flags),
             (events.busy, self.run_panel.set_busy),
+            (events.busy, self._redraw),  # after a run, what waited for it (an image to bind)
             (events.image, self.run_panel.set_frame_count),
+            (events.image, self._redraw),
             (events.image, self.population_panel.reset),
             (events.region, self.image_panel.show_region),
             (events.done, self._show_status),
@@ -66,8 +68,8 @@ class TrackerWidget(QScrollArea):
         self._named = []  # layers whose renaming redraws the choices
         # Qt may delete this widget without closing it (napari quitting): stop the tracker
         # then too, with no reference to the widget (its labels are gone by then).
-        self.destroyed.connect(_closer(controller, self._connections, self._named, self._on_layers_changed))
-        self._on_layers_changed()
+        self.destroyed.connect(_closer(controller, self._connections, self._named, self._redraw))
+        self._redraw()
         self.model_panel.apply()
 
     def _show_status(self, text: str) -> None:
@@ -77,7 +79,8 @@ class TrackerWidget(QScrollArea):
         if self._closed:
             return
         if event is not None and event.type == "removed":
-            # React once napari has finished removing: a closing viewer removes every layer,
+            self.controller.layers_removed()  # stop using it at once
+            # Recreate once napari has finished removing: a closing viewer removes every layer,
             # and creating layers in between would never let it finish. The timer is this
             # widget's child, so it dies with it.
             timer = QTimer(self)
@@ -85,6 +88,12 @@ class TrackerWidget(QScrollArea):
             timer.timeout.connect(self._on_layer_removed)
             timer.timeout.connect(timer.deleteLater)
             timer.start(0)
+            return
+        self._redraw()
+
+    def _redraw(self, *_) -> None:
+        """The choices as the viewer's layers and the tracker's state are now."""
+        if self._closed:
             return
         self._watch_names()
         self.image_panel.refresh()
@@ -94,13 +103,13 @@ class TrackerWidget(QScrollArea):
         if self._closed:
             return
         self.controller.layers_changed()
-        self._on_layers_changed()
+        self._redraw()
 
     def _watch_names(self) -> None:
         """A layer renamed in the layer list: the choices show its new name."""
         for layer in self.viewer.layers:
             if layer not in self._named:
-                layer.events.name.connect(self._on_layers_changed)
+                layer.events.name.connect(self._redraw)
                 self._named.append(layer)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
@@ -118,7 +127,7 @@ class TrackerWidget(QScrollArea):
         if self._closed:
             return
         self._closed = True
-        _closer(self.controller, self._connections, self._named, self._on_layers_changed)()
+        _closer(self.controller, self._connections, self._named, self._redraw)()
 
 
 def _stacked(*widgets) -> QWidget:

@@ -234,6 +234,25 @@ def test_removing_the_last_prompt_of_a_frame(reduced_model):
     assert session._objects[1].state.output_dict_per_obj[0]["cond_frame_outputs"].keys() == {0}
 
 
+def test_new_prompts_on_the_only_prompted_frame_after_propagation_start_the_object_again(reduced_model):
+    """Found by the random walk of the plugin: a box drawn beside the one click of an object
+    that had been tracked raised transformers' "maskmem_features in conditioning outputs
+    cannot be empty" (the frame was tracked, so SAM 2 wanted memory, and the only
+    conditioning frame was the one being redone)."""
+    stack = moving_blob_stack(6)
+    session = TrackingSession(reduced_model, FrameSource(stack))
+    session.set_prompts(1, 2, points=[CLICK])
+    list(session.propagate("both"))
+    again = session.set_prompts(1, 2, points=[CLICK], box=(25, 15, 60, 60))
+    assert_meaningful(again.masks[0])
+    fresh = TrackingSession(reduced_model, FrameSource(stack)).set_prompts(1, 2, points=[CLICK], box=(25, 15, 60, 60))
+    np.testing.assert_array_equal(again.masks, fresh.masks)  # started again: as a fresh object would be
+    assert session.set_prompts(1, 2, points=[]) is None  # every prompt gone: no tracked state is kept
+    assert not session._objects[1].state.frames_tracked_per_obj[0]
+    assert_meaningful(session.set_prompts(1, 4, points=[(40, 45)]).masks[0])
+    assert_meaningful(next(iter(session.propagate("forward"))).masks[0])
+
+
 def _run_with_correction(model, slim: bool, **kwargs):
     stack = moving_blob_stack(14)
     session = TrackingSession(model, FrameSource(stack), slim_state=slim, **kwargs)
