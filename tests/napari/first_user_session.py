@@ -111,7 +111,7 @@ def cancel_resume_and_a_second_object(app, viewer, widget, idle) -> dict:
     run.direction_buttons["forward"].click()
     wait_until(app, idle)
     controller.events.progress.disconnect(cancel_after_two)
-    found["after_cancel"] = run.progress_label.text()
+    found["after_cancel"] = run.progress.text()
     found["frames_before_resume"] = frames_with(labels, obj)
     progress.clear()
     controller.events.progress.connect(progress.append)

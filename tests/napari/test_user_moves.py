@@ -82,7 +82,7 @@ def test_1_deleting_the_labels_layer_mid_run_stops_it_and_writes_nowhere_else(qt
     np.testing.assert_array_equal(doomed.data, snapshot[0])  # nothing written into the deleted layer
     fresh = controller.labels_layer
     assert fresh is not doomed and fresh in viewer.layers and not np.asarray(fresh.data).any()
-    assert widget.run_panel.progress_label.text().startswith("Stopped after frame")
+    assert widget.run_panel.progress.text().startswith("Stopped after frame")
     assert any("stopped: its labels layer was deleted" in m for m in said), said
     assert any("a new, empty one takes the next results" in m for m in said), said
     widget.run_panel.direction_buttons["forward"].click()  # tracked again, into the new layer
@@ -304,10 +304,10 @@ def test_12_and_13_what_the_widget_says_is_what_is(qtbot, open_tracker, said):
     run.direction_buttons["forward"].click()
     idle(qtbot, widget)
     controller.events.progress.disconnect(hook)
-    kept = int(run.progress_label.text().split()[3])
+    kept = int(run.progress.text().split()[3])
     run.direction_buttons["forward"].click()  # resumed: the run's own frame count
     idle(qtbot, widget)
-    assert run.progress_label.text() == "frame 12 of 12 — done"
+    assert run.progress.text() == "frame 12 of 12 — done"
     assert run.note.text() == f"Tracking object 1; resuming: {kept} frames already done."
     press_key(controller.points_layer, "Ctrl+Z")  # undo the resumed run ...
     canvas_click(controller.points_layer, (0, 60, 40), modifiers=("Shift",))  # ... and correct
@@ -316,7 +316,7 @@ def test_12_and_13_what_the_widget_says_is_what_is(qtbot, open_tracker, said):
     idle(qtbot, widget)
     assert run.note.text() == "Re-tracking object 1: its prompts changed."
     choose(widget.image_panel.image_combo, "other")  # nothing said of the first image's run
-    assert run.note.text() == "" and run.progress_label.text() == "" and run.flags.count() == 0
+    assert run.note.text() == "" and run.progress.text() == "" and run.flags.count() == 0
     width = widget.model_panel.model_combo.minimumSizeHint().width()
     text = widget.model_panel.model_combo.fontMetrics().horizontalAdvance("random:sam2.1-tiny")
     assert width > text  # the model box shows its name whole

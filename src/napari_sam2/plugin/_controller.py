@@ -448,7 +448,7 @@ class TrackerController:
         """Stop the worker and disconnect from layers (the widget is closing)."""
         self.closed = True
         self._inbox.close()
-        self.jobs.cancel()
+        self.jobs.stop()
         self._watch_labels(None)
         self.binding.close()
 

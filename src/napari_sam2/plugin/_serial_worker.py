@@ -56,6 +56,16 @@ class SerialWorker:
         if self._worker is not None:
             self._worker.quit()
 
+    def stop(self, wait_ms: int = 5000) -> None:
+        """Cancel, and wait (up to ``wait_ms``) for the running task to reach its next yield:
+        a worker still running when napari deletes its Qt objects would fail in its thread."""
+        self.cancel()
+        worker = self._worker
+        if worker is not None:
+            from qtpy.QtCore import QThreadPool
+
+            QThreadPool.globalInstance().waitForDone(wait_ms)
+
     def _start_next(self) -> None:
         from napari.qt.threading import create_worker
 

@@ -26,9 +26,10 @@ from ..plugin import TrackerApi, axis_name, frame_axes, image_layers, is_single_
 from ._common import button, guard
 
 NEW_LABELS = "new labels layer"
-LEGEND = (
-    "<b>Click</b> the image: a point on the selected object. <b>Shift+click</b>: not this. "
-    "Draw a rectangle in <i>SAM 2 boxes</i>: a box. Drag: pan. Each prompt previews its frame."
+LEGEND = "<b>Click</b>: a point on the selected object · <b>Shift+click</b>: not this · drag: pan"
+LEGEND_TIP = (
+    "Each prompt previews its frame at once. Draw a rectangle in the 'SAM 2 boxes' layer for a box "
+    "prompt; select points and press Delete to remove them."
 )
 
 
@@ -54,19 +55,21 @@ class ImagePanel(QGroupBox):
         self.viewer, self.controller = viewer, controller
         self.image_combo, self.axis_combo, self.labels_combo = _combo(), _combo(), _combo()
         self.region_label = QLabel("whole frame")
+        self.region_label.setToolTip("Draw region, then Use region: track inside a rectangle")
         self.image_combo.activated.connect(self._on_image_chosen)
         self.axis_combo.activated.connect(self._on_axis_chosen)
         self.labels_combo.activated.connect(self._on_labels_chosen)
         region = QHBoxLayout()
-        region.addWidget(button("Draw region", self._on_draw_region, "Draw a rectangle to track inside"))
-        region.addWidget(button("Use region", self._on_use_region, "Small cells get more of the model's resolution"))
-        region.addWidget(button("Whole frame", self._on_clear_region))
+        region.addWidget(self.region_label, 1)
+        region.addWidget(button("Draw", self._on_draw_region, "Draw a rectangle to track inside"))
+        region.addWidget(button("Use", self._on_use_region, "Track inside it: small cells get more of the input"))
+        region.addWidget(button("Whole", self._on_clear_region, "Track the whole frame"))
         form = QFormLayout()
+        form.setVerticalSpacing(3)
         form.addRow("layer", self.image_combo)
         form.addRow("propagate along", self.axis_combo)
         form.addRow("write into", self.labels_combo)
-        form.addRow("region", self.region_label)
-        form.addRow(region)
+        form.addRow("region", region)
         self.setLayout(form)
 
     def refresh(self) -> None:
@@ -240,7 +243,7 @@ class ObjectsPanel(QWidget):
         self.controller = controller
         self._renaming = False
         self.list = QListWidget()
-        self.list.setMaximumHeight(110)
+        self.list.setMaximumHeight(84)
         self.list.currentItemChanged.connect(self._on_selected)
         self.list.itemChanged.connect(self._on_renamed)
         row = QHBoxLayout()
@@ -258,7 +261,9 @@ class ObjectsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list)
         layout.addLayout(row)
-        layout.addWidget(wrapped(LEGEND))
+        legend = wrapped(LEGEND)
+        legend.setToolTip(LEGEND_TIP)
+        layout.addWidget(legend)
         self.setLayout(layout)
 
     def refresh(self) -> None:

@@ -41,13 +41,14 @@ class RunPanel(QWidget):
         self.limit, self.first, self.last = QCheckBox("only frames"), QSpinBox(), QSpinBox()
         for spin in (self.first, self.last):
             spin.setRange(0, 0)
-        frame_range = QHBoxLayout()
-        for widget in (self.limit, self.first, QLabel("to"), self.last):
-            frame_range.addWidget(widget)
-        self.follow = QCheckBox("show each frame as it is tracked")
-        self.follow.setToolTip("Move the frame slider along with the propagation")
+        self.follow = QCheckBox("follow")
+        self.follow.setToolTip("Show each frame as it is tracked: the frame slider moves with the run")
         self.follow.toggled.connect(controller.set_follow)
-        self.progress, self.progress_label, self.note = QProgressBar(), wrapped(), wrapped()
+        frame_range = QHBoxLayout()
+        for widget in (self.limit, self.first, QLabel("to"), self.last, self.follow):
+            frame_range.addWidget(widget)
+        self.progress, self.note = QProgressBar(), wrapped()
+        self.progress.setFormat("")  # the bar shows the progress line (RunProgress.text)
         controls = QHBoxLayout()
         self.cancel_button = button(
             "Cancel", controller.cancel, "Stop after this frame; finished frames stay, and the same button resumes"
@@ -56,16 +57,15 @@ class RunPanel(QWidget):
         controls.addWidget(self.cancel_button)
         controls.addWidget(button("Undo", controller.undo, "Undo the last step on the labels layer (Ctrl-Z)"))
         self.flags = QListWidget()
-        self.flags.setMaximumHeight(80)
+        self.flags.setMaximumHeight(64)
+        self.flags.setToolTip("Frames where an object was lost or its score fell: click one to go there")
         self.flags.itemClicked.connect(self._on_flag_clicked)
         layout = QVBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(directions)
         layout.addLayout(frame_range)
-        layout.addWidget(self.follow)
         layout.addWidget(self.note)
         layout.addWidget(self.progress)
-        layout.addWidget(self.progress_label)
         layout.addLayout(controls)
         layout.addWidget(QLabel("Frames to check (click to jump):"))
         layout.addWidget(self.flags)
@@ -78,7 +78,7 @@ class RunPanel(QWidget):
         self.first.setValue(0)
         self.last.setValue(max(n - 1, 0))
         self.progress.setValue(0)
-        self.progress_label.setText("")
+        self.progress.setFormat("")
         self.note.setText("")
         self.show_flags(self.controller.state.workspace.flags)
 
@@ -100,7 +100,7 @@ class RunPanel(QWidget):
     def show_progress(self, progress) -> None:
         self.progress.setMaximum(max(progress.total, 1))
         self.progress.setValue(progress.done)
-        self.progress_label.setText(progress.text())
+        self.progress.setFormat(progress.text().replace("%", "%%"))
 
     def show_note(self, text: str) -> None:
         self.note.setText(text)

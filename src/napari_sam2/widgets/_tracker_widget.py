@@ -8,7 +8,7 @@ Clicks on the canvas reach the tracker through its own mouse callback on the pro
 
 from __future__ import annotations
 
-from qtpy.QtCore import QEvent, QTimer
+from qtpy.QtCore import QEvent, Qt, QTimer
 from qtpy.QtWidgets import QFrame, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from ..plugin import TrackerController
@@ -39,6 +39,7 @@ class TrackerWidget(QScrollArea):
         self.setWidget(body)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(340)
         events = controller.events
         self._connections = [
