@@ -37,3 +37,4 @@ def test_the_dock_fits_1366x768_and_1920x1080_and_closing_napari_mid_encoding_is
     assert (window_width, window_height) == (1366, 768) and width >= 500 and height >= 500
     assert found["1920x1080 canvas"][0] >= 1000
     assert found["reopened_model"] is True
+    assert "SAM 2 tracker (napari-sam2)" in found["dock_titles"]  # not "SAM 2 tracker (SAM 2 tracker)"

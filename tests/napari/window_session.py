@@ -53,7 +53,7 @@ def main(model: str, shots: str | None = None) -> dict:
     viewer, widget = open_demo(model=model)
     app, win = QApplication.instance(), viewer.window._qt_window
     viewer.window.show()
-    found: dict = {}
+    found: dict = {"dock_titles": list(viewer.window.dock_widgets.keys())}
     for width, height in SCREENS:
         win.resize(width, height)
         viewer.reset_view()
