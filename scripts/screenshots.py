@@ -1,7 +1,11 @@
-"""Screenshots for docs/user-guide.md, from a real napari window (run under xvfb-run).
+"""Screenshots for docs/user-guide.md, from a real napari window (run under xvfb-run with a
+screen of at least 1920x1080: ``xvfb-run -a -s "-screen 0 1920x1080x24" python
+scripts/screenshots.py``).
 
 Uses the reduced random-weight model so it runs in seconds without weights: the masks are
-meaningless; the screenshots show the interface, not segmentation quality.
+meaningless; the screenshots show the interface, not segmentation quality. The guide's
+pictures are taken on a laptop's screen (1366x768); the dock is also shown on a desktop's
+(1920x1080).
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ def wait(controller):
         settle(0.1)
 
 
+def laptop(viewer, width: int = 1366, height: int = 768) -> None:
+    """The window as a maximised window on a laptop's screen, the image fitted."""
+    viewer.window._qt_window.resize(width, height)
+    viewer.window.show()
+    settle()
+    viewer.reset_view()
+
+
 def main(outdir: str = "docs/images") -> None:
     from napari_sam2.core.models import load_model, save_random_model
     from napari_sam2.core.sample import make_timelapse
@@ -36,7 +48,7 @@ def main(outdir: str = "docs/images") -> None:
     out.mkdir(parents=True, exist_ok=True)
     model_dir = save_random_model("reduced", Path(tempfile.mkdtemp()) / "m")
     viewer, widget = open_demo()
-    viewer.window._qt_window.resize(1400, 900)
+    laptop(viewer)
     controller = widget.controller
     widget.model_panel.choose_model(str(model_dir))  # typed in, as a user names a local model
     controller.use_loaded_model(load_model(str(model_dir)))
@@ -62,7 +74,7 @@ def main(outdir: str = "docs/images") -> None:
     from napari_sam2.core.sample import make_zstack
 
     viewer, widget = open_demo("zstack")
-    viewer.window._qt_window.resize(1400, 900)
+    laptop(viewer)
     controller = widget.controller
     widget.model_panel.choose_model(str(model_dir))  # typed in, as a user names a local model
     controller.use_loaded_model(load_model(str(model_dir)))
@@ -80,7 +92,8 @@ def main(outdir: str = "docs/images") -> None:
     viewer.close()
 
     viewer, widget = open_demo()  # every cell: seeds, one run, the Tracks layer
-    viewer.window._qt_window.resize(1400, 1100)
+    laptop(viewer)
+    widget.tabs.setCurrentIndex(1)  # All cells
     controller = widget.controller
     widget.model_panel.choose_model(str(model_dir))
     controller.use_loaded_model(load_model(str(model_dir)))
@@ -91,12 +104,20 @@ def main(outdir: str = "docs/images") -> None:
     widget.population_panel.redetect.setValue(6)
     widget.population_panel.track_button.click()
     wait(controller)
-    viewer.layers["SAM 2 seeds"].visible = False
     viewer.dims.set_current_step(0, 16)
     settle()
     viewer.screenshot(str(out / "04-every-cell-tracks.png"), canvas_only=False)
     divide_by_hand(viewer, widget, out / "05-division-by-hand.png")
     viewer.close()
+    desktop_and_laptop(model_dir, out)
+
+
+def desktop_and_laptop(model_dir: Path, out: Path) -> None:
+    """The dock on both screens (the real-window test of the dock takes the same pictures)."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "tests" / "napari" / "window_session.py"
+    subprocess.run([sys.executable, str(script), str(model_dir), str(out)], check=True, capture_output=True)
 
 
 def divide_by_hand(viewer, widget, path: Path) -> None:
