@@ -19,8 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-VOLATILE = {"created", "napari_sam2_version", "labels_run_id", "command", "platform", "input", "prompts_file",
-            "boxes_file", "batch_settings_hash", "seeds", "divide_file", "revision", "spec", "model_id", "replayed"}  # fmt: skip
+VOLATILE = {
+    "created", "napari_sam2_version", "labels_run_id", "command", "platform", "input", "prompts_file",
+    "boxes_file", "batch_settings_hash", "seeds", "divide_file", "revision", "spec", "model_id", "replayed",
+}  # fmt: skip
 
 
 def _clean(value):
@@ -49,10 +51,10 @@ def _labels_digests(path: Path) -> dict:
 def _inputs(work: Path, model: Path) -> dict:
     import numpy as np
     import tifffile
+    from tests.helpers import known_population, render_fluorescence
 
     from napari_sam2.cli import main
     from napari_sam2.core import io
-    from tests.helpers import known_population, render_fluorescence
 
     assert main(["sample", str(work / "t"), "--frames", "8", "--objects", "3"]) == 0
     io.write_box_prompts(work / "boxes.csv", [io.BoxRow(1, 4, 40, 40, 100, 110), io.BoxRow(2, 4, 20, 120, 70, 190)])
