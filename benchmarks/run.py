@@ -472,7 +472,8 @@ _POPULATION_MEMORY_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from benchmarks.run import _population_tracker, frames_uint8
-from napari_sam2.track_job import CLI_FEATURE_CACHE_MB, _freed_memory_returner
+from napari_sam2.jobs.stack import CLI_FEATURE_CACHE_MB
+from napari_sam2.jobs.stack import freed_memory_returner as _freed_memory_returner
 from napari_sam2.core.models import load_model
 
 video = frames_uint8({n})

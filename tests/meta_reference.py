@@ -1,7 +1,7 @@
 """Meta's own SAM 2 video predictor (PyPI ``sam2``) on our random weights: the tests' reference.
 
 The weights go to Meta's code the way users' fine-tunes come to ours, as a ``.pt`` checkpoint
-(:func:`napari_sam2.core.checkpoints.to_meta_state_dict`). The frames go the way Meta reads
+(:func:`napari_sam2.core.models.checkpoints.to_meta_state_dict`). The frames go the way Meta reads
 videos: a folder of JPEGs (quality 100) at exactly the model size, so Meta's PIL resize does
 nothing; the engine gets the same decoded pixels. Meta's predictor is built as its
 ``build_sam2_video_predictor`` builds it for users, with ``add_all_frames_to_correct_as_cond=True``
@@ -30,7 +30,7 @@ def write_checkpoint(model, path: Path) -> Path:
     """``model`` (transformers) saved as Meta's training code saves: ``{"model": state dict}``."""
     import torch
 
-    from napari_sam2.core.checkpoints import to_meta_state_dict
+    from napari_sam2.core.models.checkpoints import to_meta_state_dict
 
     state = dict(model.state_dict())
     torch.save({"model": to_meta_state_dict(state)}, path)

@@ -91,24 +91,24 @@ def test_user_errors_are_not_retried_and_other_failures_are_retried_a_bounded_nu
 ):
     """A unit test of the retry policy: the worker runs in this process (threads), with a
     stand-in for the track job that counts its calls."""
-    from napari_sam2 import track_job
+    from napari_sam2 import jobs
     from napari_sam2.batch.runner import BatchSettings, run_batch
     from napari_sam2.core.errors import Sam2InputError
 
     manifest = make_plate(tmp_path)
     calls: dict[str, int] = {}
 
-    def flaky(args, **_):
-        name = Path(args.out).stem
+    def flaky(settings, **_):
+        name = Path(settings.out).stem
         calls[name] = calls.get(name, 0) + 1
         if name == "A":
             raise OSError("the network share went away")
         raise Sam2InputError("Your prompts are wrong.")
 
-    monkeypatch.setattr(track_job, "run_track", flaky)
+    monkeypatch.setattr(jobs, "run_job", flaky)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as c:
         settings = BatchSettings(
-            str(manifest), tmp_path / "out", [], "random:reduced", None, scheduler=c.scheduler_address, retries=2,
+            str(manifest), tmp_path / "out", {}, "random:reduced", None, scheduler=c.scheduler_address, retries=2,
             quiet=True,
         )  # fmt: skip
         assert run_batch(settings) == 1  # a failure that is not the user's

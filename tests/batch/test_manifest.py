@@ -25,19 +25,23 @@ def plate(tmp_path):
     return tmp_path
 
 
-def test_manifest_rows_become_track_arguments_and_a_row_column_wins(plate):
+def test_manifest_rows_become_track_settings_and_a_row_column_wins(plate):
     manifest = write(
         plate / "m.csv",
         "input,prompts,output,hold,channel,roi\nA1.tif,A1_prompts.csv,,0=5;2=1,0;1;2,1;2;30;40\nA2.tif,A2_prompts.csv,x.tif,,,\n",
     )
     first, second = read_stacks(str(manifest), plate / "out")
     assert first.output == plate / "out" / "A1.tif" and second.output == plate / "out" / "x.tif"
-    argv = first.track_argv(["--model", "m", "--hold", "1=3", "--roi", "0", "0", "9", "9", "--quiet"])
-    assert argv == [
-        str(plate / "A1.tif"), "--out", str(plate / "out" / "A1.tif"), "--prompts", str(plate / "A1_prompts.csv"),
-        "--hold", "0=5", "--hold", "2=1", "--channel", "0", "--channel", "1", "--channel", "2",
-        "--roi", "1", "2", "30", "40", "--model", "m", "--quiet",
-    ]  # fmt: skip
+    settings = first.settings({"model": "m", "hold": ["1=3"], "roi": [0.0, 0.0, 9.0, 9.0]})
+    assert (settings.input, settings.out, settings.prompts) == (
+        str(plate / "A1.tif"), str(plate / "out" / "A1.tif"), str(plate / "A1_prompts.csv")
+    )  # fmt: skip
+    assert settings.hold == ("0=5", "2=1") and settings.channel == (0, 1, 2) and settings.roi == (1, 2, 30, 40)
+    assert settings.model == "m" and settings.quiet and settings.overwrite
+    assert type(settings).__name__ == "TrackSettings"
+    bad = read_stacks(str(write(plate / "b.csv", "input,prompts,axis\nA1.tif,A1_prompts.csv,two\n")), plate / "o")[0]
+    with pytest.raises(Sam2InputError, match="axis: 'two' is not what it takes"):
+        bad.settings({})
     assert first.problem is None and second.problem is None
 
 
@@ -83,22 +87,25 @@ def test_bad_rows_are_isolated_with_their_reason(plate):
 
 def test_the_fingerprint_follows_the_options_and_the_prompts_not_the_output_flags(plate):
     [row] = read_stacks(str(write(plate / "m.csv", "input,prompts\nA1.tif,A1_prompts.csv\n")), plate / "out")
-    base = fingerprint(row.track_argv(["--model", "m"]), row)
-    assert fingerprint(row.track_argv(["--model", "m", "--overwrite", "--quiet"]), row) == base
-    assert fingerprint(row.track_argv(["--model", "m", "--fill-hole-area", "0"]), row) != base
+    base = fingerprint(row.settings({"model": "m"}), row)
+    assert fingerprint(row.settings({"model": "m", "quiet": True}), row) == base
+    assert fingerprint(row.settings({"model": "m", "fill_hole_area": 0}), row) != base
     write(plate / "A1_prompts.csv", "object_id,frame,y,x,positive\n1,0,6,5,1\n")
-    assert fingerprint(row.track_argv(["--model", "m"]), row) != base
-    moved = fingerprint(row.track_argv(["--model", "m"]), row)
+    assert fingerprint(row.settings({"model": "m"}), row) != base
+    moved = fingerprint(row.settings({"model": "m"}), row)
     write(plate / "A1_prompts_settings.json", '{"axis": 0}')  # napari's exported settings change the labels too
-    assert fingerprint(row.track_argv(["--model", "m"]), row) != moved
+    assert fingerprint(row.settings({"model": "m"}), row) != moved
 
 
-def test_population_columns_slot_into_the_track_arguments(plate):
+def test_population_columns_make_population_settings(plate):
     """A row may seed a population: its seeds (a label file beside the manifest, or a seeder)
-    and seed frame become track's --seeds and --seed-frame, and it needs no prompts."""
+    and seed frame become the population's seeds and seed frame, and it needs no prompts."""
     (plate / "A1_nuclei.tif").write_bytes(b"labels")
     manifest = write(plate / "m.csv", "input,prompts,seeds,seed_frame\nA1.tif,,A1_nuclei.tif,3\nA2.tif,,threshold,\n")
     first, second = read_stacks(str(manifest), plate / "out")
     assert first.problem is None and second.problem is None
-    assert first.track_argv(["--seeds", "sam"])[3:] == ["--seeds", str(plate / "A1_nuclei.tif"), "--seed-frame", "3"]
-    assert second.track_argv(["--redetect-every", "5"])[3:] == ["--seeds", "threshold", "--redetect-every", "5"]
+    one = first.settings({"seeds": "sam"})
+    assert type(one).__name__ == "PopulationSettings"
+    assert (one.seeds, one.seed_frame) == (str(plate / "A1_nuclei.tif"), 3)
+    two = second.settings({"redetect_every": 5})
+    assert (two.seeds, two.redetect_every, two.seed_frame) == ("threshold", 5, 0)

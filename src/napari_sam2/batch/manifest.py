@@ -13,8 +13,9 @@ A manifest has one row per stack and these columns (a header line is required; a
 A glob (``movies/*.tif``) takes ``X_prompts.csv`` (and ``X_boxes.csv`` if present) beside
 each ``X.tif``.
 
-Each row becomes the argument list of ``napari-sam2 track``: a row's column wins over the
-option given to ``batch`` for every stack. Problems of the whole manifest (a column missing
+Each row becomes the settings of ``napari-sam2 track`` for its stack
+(:mod:`napari_sam2.settings`): a row's column wins over the option given to ``batch`` for
+every stack. Problems of the whole manifest (a column missing
 or unknown, two rows writing one output) stop the batch in one line; problems of one row (a
 missing prompts file, an output that is its input) fail that row only.
 """
@@ -47,38 +48,21 @@ class Row:
     options: dict[str, str] = field(default_factory=dict)  # axis, hold, channel, roi, seeds, seed_frame
     problem: str | None = None  # a user error found before anything runs
 
-    def track_argv(self, common: list[str]) -> list[str]:
-        """``napari-sam2 track`` arguments for this stack (``common``: the batch's options)."""
-        argv = [str(self.input), "--out", str(self.output)]
-        for flag, path in (("--prompts", self.prompts), ("--boxes", self.boxes)):
+    def settings(self, shared: dict):
+        """The settings of ``napari-sam2 track`` for this stack (``shared``: the batch's options)."""
+        from dataclasses import fields
+
+        from ..settings import settings_for
+
+        given = {**shared, "input": str(self.input), "out": str(self.output), "overwrite": True, "quiet": True}
+        for name, path in (("prompts", self.prompts), ("boxes", self.boxes)):
             if path is not None:
-                argv += [flag, str(path)]
-        overridden = set()
-        for key, value in self.options.items():
-            overridden.add(f"--{key.replace('_', '-')}")
-            argv += _option_argv(key, value)
-        return argv + _without(common, overridden)
-
-
-def _option_argv(key: str, value: str) -> list[str]:
-    flag = f"--{key.replace('_', '-')}"
-    parts = [p for p in value.replace(",", ";").split(";") if p.strip()]
-    if key in ("hold", "channel"):  # repeated options: one flag per value
-        return [arg for part in parts for arg in (flag, part.strip())]
-    if key == "roi":
-        return [flag, *(p.strip() for p in parts)]
-    return [flag, value.strip()]
-
-
-def _without(argv: list[str], flags: set[str]) -> list[str]:
-    """``argv`` without the given options and their values (a row's column replaces them)."""
-    out, skipping = [], False
-    for arg in argv:
-        if arg.startswith("--"):
-            skipping = arg in flags
-        if not skipping:
-            out.append(arg)
-    return out
+                given[name] = str(path)
+        if self.options.get("seeds"):
+            given["seeds"] = self.options["seeds"]
+        settings = settings_for(given)
+        known = {f.name for f in fields(settings)}
+        return settings.with_row({k: v for k, v in self.options.items() if k != "seeds" and k in known})
 
 
 def read_stacks(source: str, out_dir: Path, *, seeds_given: bool = False) -> list[Row]:
@@ -204,17 +188,17 @@ def _row_problem(row: Row, seeds_given: bool) -> str | None:
     return None
 
 
-def fingerprint(argv: list[str], row: Row) -> str:
-    """A hash of what makes this stack's labels: the options and the files' contents or identity.
+def fingerprint(settings, row: Row) -> str:
+    """A hash of what makes this stack's labels: the settings and the files' contents or identity.
 
     Two runs with the same fingerprint write the same labels, so a finished one is skipped.
     """
     from ..core.io import prompt_settings_path
 
-    digest = hashlib.sha256("\0".join(_without(argv, {"--overwrite", "--quiet"})).encode())
+    digest = hashlib.sha256("\0".join(settings.fingerprint_parts()).encode())
     given = [row.prompts, row.boxes, *(Path(v) for k, v in row.options.items() if k == "seeds")]
-    settings = [prompt_settings_path(p) for p in (row.prompts, row.boxes) if p is not None]  # napari's export
-    for path in (row.input, *given, *settings):
+    exported = [prompt_settings_path(p) for p in (row.prompts, row.boxes) if p is not None]  # napari's export
+    for path in (row.input, *given, *exported):
         if path is None or not path.exists():
             continue
         if path.is_file() and path.stat().st_size < 2**20:  # prompts, small label files: their content

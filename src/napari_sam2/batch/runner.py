@@ -28,10 +28,11 @@ import signal
 import sys
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import ModelUnavailableError, Sam2InputError
+from ..jobs.outcome import ExitStatus
 from .manifest import Row, fingerprint, read_stacks
 
 REPORT = "batch-report.csv"
@@ -45,7 +46,7 @@ class BatchSettings:
 
     stacks: str
     out_dir: Path
-    track_argv: list[str]  # track options for every stack
+    shared: dict  # track options for every stack, as settings fields (napari_sam2.settings)
     model: str
     model_config: str | None
     scheduler: str | None = None
@@ -70,8 +71,12 @@ def run_batch(settings: BatchSettings) -> int:
     records = {row.number: _record(row) for row in rows}
     todo = []
     for row in rows:
-        argv = row.track_argv(settings.track_argv)
-        settings_hash = fingerprint(argv, row)
+        try:
+            stack = row.settings(settings.shared)
+        except Sam2InputError as exc:  # a column that cannot be what its option takes
+            row.problem = row.problem or f"Row {row.number}: {exc}"
+            stack = None
+        settings_hash = fingerprint(stack, row) if stack is not None else ""
         sidecar = _sidecar(row.output)
         if row.problem:
             records[row.number].update(status="failed", error=row.problem, kind="user")
@@ -82,7 +87,7 @@ def run_batch(settings: BatchSettings) -> int:
         elif not settings.force and _finished(sidecar, settings_hash):
             records[row.number].update(status="skipped", error="done earlier with the same settings")
         else:
-            todo.append((row, [*argv, "--overwrite", "--quiet", "--batch-settings-hash", settings_hash]))
+            todo.append((row, replace(stack, settings_hash=settings_hash, command_line=_command(stack))))
     if todo:
         _prepare_model(settings)
         interrupted = _run_on_cluster(settings, todo, records)
@@ -90,6 +95,13 @@ def run_batch(settings: BatchSettings) -> int:
         interrupted = False
     write_report(settings.out_dir / REPORT, rows, records)
     return _summary(records, settings, interrupted)
+
+
+def _command(stack) -> str:
+    """The ``napari-sam2 track`` command that tracks this stack alone, for the sidecar."""
+    options = [f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, tuple) else v}"
+               for k, v in sorted(stack.as_sidecar().items()) if k in {f for f in stack.given} - {"input"}]  # fmt: skip
+    return " ".join(["napari-sam2 track", str(stack.input), *options])
 
 
 def _record(row: Row) -> dict:
@@ -139,7 +151,7 @@ def _prepare_model(settings: BatchSettings) -> None:
             # Workers elsewhere have their own cache (or network): they may still find it.
             print(f"napari-sam2: {target} is not in this machine's cache; the workers look in theirs.", file=sys.stderr)
     elif kind == "checkpoint":
-        from ..core.checkpoints import convert_checkpoint
+        from ..core.models.checkpoints import convert_checkpoint
 
         convert_checkpoint(target, model_config=settings.model_config)
     elif kind == "local" and not Path(target).is_dir():
@@ -217,9 +229,9 @@ def _run_on_cluster(settings: BatchSettings, todo: list, records: dict) -> bool:
         local = cluster is not None
         client.register_plugin(ModelCache(threads, _gpu_count() if local else 0, local=local))
         stop = Event(f"napari-sam2-stop-{uuid.uuid4().hex}", client=client)
-        for row, argv in todo:
+        for row, stack in todo:
             future = client.submit(
-                track_stack, row.number, argv, stop.name, key=f"stack-{row.number}-{uuid.uuid4().hex[:8]}",
+                track_stack, row.number, stack, stop.name, key=f"stack-{row.number}-{uuid.uuid4().hex[:8]}",
                 retries=settings.retries, pure=False,
             )  # fmt: skip
             futures[future] = row
@@ -330,7 +342,7 @@ def _summary(records: dict, settings: BatchSettings, interrupted: bool) -> int:
     for record in failed[:5]:
         print(f"  row {record['row']} ({Path(record['input']).name}): {record['error']}", file=sys.stderr)
     if interrupted:
-        return 130
+        return ExitStatus.INTERRUPTED
     if any(r["status"] == "failed" and r["kind"] != "user" for r in records.values()):
-        return 1
-    return 2 if failed else 0
+        return ExitStatus.FAILED
+    return ExitStatus.USER_ERROR if failed else ExitStatus.DONE

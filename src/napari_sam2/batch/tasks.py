@@ -4,8 +4,8 @@
   :class:`~napari_sam2.core.models.ModelLoader` when it starts; every stack the worker runs
   loads its model through it, so the model is loaded once per worker, not once per stack.
   Tasks carry paths and settings, never the model.
-* :func:`track_stack` runs ``napari-sam2 track``'s own code on one stack
-  (:func:`~napari_sam2.track_job.run_track`) and returns a plain record for the report. A
+* :func:`track_stack` runs ``napari-sam2 track``'s own job on one stack, from its settings
+  (:func:`~napari_sam2.jobs.run_job`), and returns a plain record for the report. A
   user error is returned as a failed record, so dask does not retry it; any other failure
   raises, and dask retries the task a bounded number of times. A worker that dies mid-stack
   loses nothing: the stack's partial output belongs to no one once its process is gone, and
@@ -80,28 +80,26 @@ def _stopper(event_name: str | None):
     return stop
 
 
-def track_stack(number: int, argv: list[str], stop_event: str | None = None) -> dict:
-    """Track one stack (``argv``: ``napari-sam2 track`` arguments); a record for the report."""
+def track_stack(number: int, settings, stop_event: str | None = None) -> dict:
+    """Track one stack (``settings``: its :mod:`napari_sam2.settings` value); a record for the report."""
     from distributed import get_worker
 
-    from ..cli import build_parser
     from ..core.errors import Sam2InputError
-    from ..track_job import EXIT_INTERRUPTED, run_track
+    from ..jobs import ExitStatus, run_job
 
     record = {"row": number, "worker": get_worker().name, "frames_done": 0, "frames": "", "error": ""}
     started = time.monotonic()
     stop = _stopper(stop_event)
     if stop is not None and stop():  # queued on this worker when the batch was stopped
         return {**record, "status": "not started", "kind": "", "error": "the batch was stopped first", "wall_s": 0}
-    args = build_parser().parse_args(["track", *argv])
-    args.command_line = "napari-sam2 track " + " ".join(argv)
     quiet = io.StringIO()  # the job's own summary line; the client reports instead
     try:
         with contextlib.redirect_stderr(quiet):
-            outcome = run_track(args, loader=_loader(), stop=stop)
+            outcome = run_job(settings, loader=_loader(), stop=stop)
     except Sam2InputError as exc:  # the user's mistake: failing again would not help
         return {**record, "status": "failed", "kind": "user", "error": str(exc), "wall_s": _since(started)}
-    status = "done" if outcome.code == 0 else "interrupted" if outcome.code == EXIT_INTERRUPTED else "failed"
+    statuses = {ExitStatus.DONE: "done", ExitStatus.INTERRUPTED: "interrupted"}
+    status = statuses.get(outcome.code, "failed")
     return {
         **record,
         "status": status,

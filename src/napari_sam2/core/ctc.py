@@ -31,42 +31,70 @@ def _runs(frames: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def ctc_tracks(labels: np.ndarray, lineage: Lineage | None = None) -> tuple[np.ndarray, list[Track]]:
-    """Labels ``(T, Y, X)`` and their CTC tracks: gaps split, parents mapped to the part before."""
-    labels = np.asarray(labels)
-    if labels.ndim != 3:
-        raise Sam2InputError(f"CTC export needs labels of shape (T, Y, X), got {labels.shape}.")
-    present: dict[int, list[int]] = {}
-    for frame in range(labels.shape[0]):
-        for i in np.unique(labels[frame]):
-            if i:
-                present.setdefault(int(i), []).append(frame)
-    lineage = lineage or Lineage()
-    order = sorted(present, key=lambda i: (present[i][0], i))
-    out = labels.astype(np.uint16 if max(present, default=0) < 2**16 else np.uint32, copy=True)
-    next_id = max(present, default=0) + 1
-    last_part: dict[int, int] = {}  # an original id -> the label of its last part
-    tracks: list[Track] = []
-    for i in order:
-        parent_track = lineage.tracks.get(i)
-        parent = parent_track.parent if parent_track is not None else 0
-        for k, (first, last) in enumerate(_runs(present[i])):
-            label = i if k == 0 else next_id
-            if k:
-                next_id += 1
-                sub = slice(first, last + 1)
-                out[sub][labels[sub] == i] = label
-            tracks.append(Track(label, first, last, last_part.get(parent, 0) if k == 0 else last_part[i]))
-            last_part[i] = label
-    for track in tracks:  # a parent must end before its child starts, or the link is dropped
-        parent = next((t for t in tracks if t.id == track.parent), None)
-        if parent is not None and parent.last >= track.first:
-            track.parent = 0
-    return out, tracks
+class CtcTracks:
+    """The CTC tracks of a label stack, and how each frame's labels map onto them.
+
+    Built from one pass over the frames (each read once, then let go), so a long stack is
+    never held whole in memory; :meth:`frame` gives one frame's CTC mask.
+    """
+
+    def __init__(self, labels, lineage: Lineage | None = None) -> None:
+        if len(getattr(labels, "shape", ())) != 3:
+            raise Sam2InputError(f"CTC export needs labels of shape (T, Y, X), got {getattr(labels, 'shape', ())}.")
+        self.labels = labels
+        present: dict[int, list[int]] = {}
+        for frame in range(labels.shape[0]):
+            for i in np.unique(np.asarray(labels[frame])):
+                if i:
+                    present.setdefault(int(i), []).append(frame)
+        lineage = lineage or Lineage()
+        self.dtype = np.uint16 if max(present, default=0) < 2**16 else np.uint32
+        self.tracks: list[Track] = []
+        self._relabel: dict[int, list[tuple[int, int, int]]] = {}  # id -> (first, last, label) of its later parts
+        next_id = max(present, default=0) + 1
+        last_part: dict[int, int] = {}  # an original id -> the label of its last part
+        for i in sorted(present, key=lambda i: (present[i][0], i)):
+            parent_track = lineage.tracks.get(i)
+            parent = parent_track.parent if parent_track is not None else 0
+            for k, (first, last) in enumerate(_runs(present[i])):
+                label = i if k == 0 else next_id
+                if k:
+                    next_id += 1
+                    self._relabel.setdefault(i, []).append((first, last, label))
+                self.tracks.append(Track(label, first, last, last_part.get(parent, 0) if k == 0 else last_part[i]))
+                last_part[i] = label
+        if next_id - 1 >= 2**16:
+            self.dtype = np.uint32
+        by_id = {t.id: t for t in self.tracks}
+        for track in self.tracks:  # a parent must end before its child starts, or the link is dropped
+            parent = by_id.get(track.parent)
+            if parent is not None and parent.last >= track.first:
+                track.parent = 0
+
+    def frame(self, frame: int) -> np.ndarray:
+        """Frame ``frame``'s CTC mask: the later parts of gapped tracks under their own labels."""
+        plane = np.asarray(self.labels[frame])
+        out = plane.astype(self.dtype, copy=True)
+        for original, parts in self._relabel.items():
+            for first, last, label in parts:
+                if first <= frame <= last:
+                    out[plane == original] = label
+        return out
 
 
-def write_ctc(folder: str | os.PathLike, labels: np.ndarray, lineage: Lineage | None = None) -> Path:
-    """Write ``folder/maskTTT.tif`` and ``folder/res_track.txt``; the folder must not exist."""
+def ctc_tracks(labels, lineage: Lineage | None = None) -> tuple[np.ndarray, list[Track]]:
+    """Labels ``(T, Y, X)`` and their CTC tracks: gaps split, parents mapped to the part before.
+
+    The whole relabelled stack, for small stacks and tests; exports use :class:`CtcTracks`."""
+    plan = CtcTracks(labels, lineage)
+    return np.stack([plan.frame(f) for f in range(labels.shape[0])]), plan.tracks
+
+
+def write_ctc(folder: str | os.PathLike, labels, lineage: Lineage | None = None) -> Path:
+    """Write ``folder/maskTTT.tif`` and ``folder/res_track.txt``; the folder must not exist.
+
+    ``labels`` is any ``(T, Y, X)`` array-like (a memory map of the label file): it is read
+    one frame at a time."""
     import tifffile
 
     folder = Path(folder)
@@ -74,15 +102,16 @@ def write_ctc(folder: str | os.PathLike, labels: np.ndarray, lineage: Lineage | 
         raise Sam2InputError(f"{folder} exists already; choose a new folder for the CTC export.")
     if not folder.parent.is_dir():
         raise Sam2InputError(f"The folder {folder.parent} does not exist.")
-    out, tracks = ctc_tracks(labels, lineage)
-    if out.dtype != np.uint16:
+    plan = CtcTracks(labels, lineage)
+    if plan.dtype != np.uint16:
         raise Sam2InputError("CTC masks are 16-bit: more than 65535 tracks cannot be exported.")
-    digits = max(3, len(str(out.shape[0] - 1)))
+    n = labels.shape[0]
+    digits = max(3, len(str(n - 1)))
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
     try:
-        for frame in range(out.shape[0]):
-            tifffile.imwrite(partial / f"mask{frame:0{digits}d}.tif", out[frame], compression="zlib")
-        (partial / "res_track.txt").write_text("".join(t.as_ctc_row() + "\n" for t in tracks))
+        for frame in range(n):  # one frame in memory at a time
+            tifffile.imwrite(partial / f"mask{frame:0{digits}d}.tif", plan.frame(frame), compression="zlib")
+        (partial / "res_track.txt").write_text("".join(t.as_ctc_row() + "\n" for t in plan.tracks))
         os.replace(partial, folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

@@ -3,7 +3,7 @@
 Nodes are cells on frames: ``t``, ``y``, ``x`` (centroid, pixels), ``track_id`` and
 ``seg_id`` (the label in the exported masks), and ``area``. Edges link a cell to itself on
 the next frame, and a mother's last node to each daughter's first. Tracks are those of the
-CTC export (:func:`~napari_sam2.core.ctc.ctc_tracks`), so both files tell the same story.
+CTC export (:class:`~napari_sam2.core.ctc.CtcTracks`), so both files tell the same story.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ctc import ctc_tracks
+from .ctc import CtcTracks
 from .errors import Sam2InputError
 from .lineage import Lineage
 
@@ -25,11 +25,12 @@ def lineage_graph(labels: np.ndarray, lineage: Lineage | None = None):
     import networkx as nx
     from scipy import ndimage
 
-    out, tracks = ctc_tracks(labels, lineage)
+    plan = CtcTracks(labels, lineage)
+    tracks = plan.tracks
     graph = nx.DiGraph()
     node_of: dict[tuple[int, int], int] = {}
-    for frame in range(out.shape[0]):
-        plane = out[frame]
+    for frame in range(labels.shape[0]):  # one frame in memory at a time
+        plane = plan.frame(frame)
         ids = [int(i) for i in np.unique(plane) if i]
         if not ids:
             continue

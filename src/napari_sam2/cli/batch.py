@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import cli_population
 
-_SHARED: list[argparse.Action] = []  # the track options given to every stack
+def add_parser(sub, stack_options: tuple[str, ...], population_options: tuple[str, ...]) -> None:
+    """``batch``, with every option of how a stack is tracked (from the settings' fields)."""
+    from ..settings import add_arguments
 
-
-def add_parser(sub, add_stack_options) -> None:
     batch = sub.add_parser(
         "batch",
         help="track many stacks on a dask cluster (this machine by default) with a report",
@@ -40,41 +39,26 @@ def add_parser(sub, add_stack_options) -> None:
         "--connect-timeout", type=float, default=20.0, metavar="S", help="seconds to reach --scheduler (default 20)"
     )
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
-    _SHARED[:] = [*add_stack_options(batch), *cli_population.add_options(batch, exports=False)]
-
-
-def _track_argv(args: argparse.Namespace) -> list[str]:
-    """The shared track options the user gave, as ``napari-sam2 track`` arguments."""
-    argv: list[str] = []
-    for action in _SHARED:
-        value = getattr(args, action.dest)
-        if value is None or value == action.default or value is False:
-            continue
-        flag = action.option_strings[-1]
-        if isinstance(action, argparse._StoreTrueAction):
-            argv.append(flag)
-        elif isinstance(action, argparse._AppendAction):
-            argv += [arg for item in value for arg in (flag, str(item))]
-        elif action.nargs in (None, "?"):
-            argv += [flag, str(value)]
-        else:
-            argv += [flag, *map(str, value)]
-    return argv
+    add_arguments(batch, stack_options)
+    add_arguments(batch, population_options, group=batch.add_argument_group("whole population, for every stack"))
 
 
 def run(args: argparse.Namespace) -> int:
-    from .batch.runner import BatchSettings, run_batch
-    from .core.errors import Sam2InputError
+    from ..batch.runner import BatchSettings, run_batch
+    from ..core.errors import Sam2InputError
+    from ..core.models import DEFAULT_MODEL
+    from ..settings import given_options
 
     if args.workers is not None and args.workers < 1:
         raise Sam2InputError("--workers must be at least 1.")
     if args.retries < 0:
         raise Sam2InputError("--retries must be 0 or more.")
+    shared = {k: v for k, v in given_options(args).items() if k != "quiet"}  # batch's own --quiet
     settings = BatchSettings(
         stacks=args.stacks,
         out_dir=args.out_dir,
-        track_argv=_track_argv(args),
-        model=args.model or "sam2.1-tiny",
+        shared=shared,
+        model=args.model or DEFAULT_MODEL,
         model_config=args.model_config,
         scheduler=args.scheduler,
         workers=args.workers,

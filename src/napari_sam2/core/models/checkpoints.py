@@ -25,22 +25,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelUnavailableError
-from .models import (
-    REDUCED,
-    REGISTRY,
-    config_image_size,
-    file_sha256,
-    make_processor,
-    project_cache_root,
-    random_config,
-)
-
-#: Suffixes recognised as Meta checkpoints when a file is given as the model.
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
-
-#: The official SAM 2 / 2.1 configurations a checkpoint can have (EdgeTAM is no Meta checkpoint).
-OFFICIAL_CONFIGS = tuple(name for name in REGISTRY if name.startswith("sam2"))
+from ..errors import ModelUnavailableError
+from .hashing import file_sha256, project_cache_root
+from .processors import config_image_size, make_processor
+from .random_weights import random_config
+from .registry import CHECKPOINT_SUFFIXES, OFFICIAL_CONFIGS, REDUCED, check_config_name  # noqa: F401 (re-exported)
 
 # Hiera trunk (width of the patch embedding, number of blocks) of each official shape.
 _TRUNKS = {(96, 12): "tiny", (96, 16): "small", (112, 24): "base-plus", (144, 48): "large"}
@@ -228,13 +217,6 @@ def infer_shape(meta: dict) -> str:
         )
     release = "sam2.1" if "no_obj_embed_spatial" in meta else "sam2"
     return f"{release}-{size}"
-
-
-def check_config_name(name: str) -> str:
-    """An official configuration name, or ``reduced`` (this project's small test shape)."""
-    if name != REDUCED and name not in OFFICIAL_CONFIGS:
-        raise ModelUnavailableError(f"Unknown --model-config {name!r}; use one of {', '.join(OFFICIAL_CONFIGS)}.")
-    return name
 
 
 def build_from_meta(meta: dict, config_name: str, *, label: str):
