@@ -36,8 +36,7 @@ def test_a_checkpoint_chosen_with_the_button_loads_on_the_first_click_and_tracks
 ):
     import torch
 
-    from napari_sam2.core.models import checkpoints
-    from napari_sam2.core.models import build_random_model
+    from napari_sam2.core.models import build_random_model, checkpoints
     from tests.helpers import moving_blob_stack
     from tests.napari.conftest import canvas_click as _click
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from napari_sam2.core.models import checkpoints
 from napari_sam2.core.errors import ModelUnavailableError
+from napari_sam2.core.models import checkpoints
 from tests.helpers import assert_meaningful, engine_masks, moving_blob_stack
 
 
