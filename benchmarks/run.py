@@ -788,6 +788,7 @@ ROWS = [
     "startup",
     "population",
     "population_memory",
+    "ctc_memory",
     "everything",
     "batch",
 ]
@@ -831,6 +832,10 @@ def main(argv=None) -> int:
                 out = row_population_memory(args, model_dir)
             elif name == "compile":
                 out = row_compile(tiny, args, model_dir)
+            elif name == "ctc_memory":
+                from benchmarks.ctc_row import row_ctc_memory
+
+                out = row_ctc_memory(args)
             elif name == "batch":
                 from benchmarks.batch_row import row_batch
 

@@ -54,10 +54,12 @@ def _inputs(work: Path, model: Path) -> dict:
     from tests.helpers import known_population, render_fluorescence
 
     from napari_sam2.cli import main
-    from napari_sam2.core import io
+    from napari_sam2.core import prompt_files
 
     assert main(["sample", str(work / "t"), "--frames", "8", "--objects", "3"]) == 0
-    io.write_box_prompts(work / "boxes.csv", [io.BoxRow(1, 4, 40, 40, 100, 110), io.BoxRow(2, 4, 20, 120, 70, 190)])
+    prompt_files.write_box_prompts(
+        work / "boxes.csv", [prompt_files.BoxRow(1, 4, 40, 40, 100, 110), prompt_files.BoxRow(2, 4, 20, 120, 70, 190)]
+    )
     truth, _ = known_population()
     tifffile.imwrite(work / "cells.tif", render_fluorescence(truth), imagej=True, metadata={"axes": "TYX"})
     tifffile.imwrite(work / "seeds.tif", truth[0].astype(np.uint16))

@@ -85,7 +85,8 @@ def reference_masks(loaded, stack_uint8, clicks, direction):
 def engine_masks(loaded, stack, clicks, direction, **session_kwargs):
     """The same run through the engine: ``{frame: {object_id: mask}}``."""
     from napari_sam2.core.frames import FrameSource
-    from napari_sam2.core.session import Point, TrackingSession
+    from napari_sam2.core.prompts import Point
+    from napari_sam2.core.session import TrackingSession
 
     session = TrackingSession(loaded, FrameSource(stack), **session_kwargs)
     groups = {}

@@ -2,10 +2,12 @@
 
 Layers (imports point one way only)::
 
-    core/      numpy + torch only: frames, models, session, labels, io, outputs, sample data
-    cli        argparse front end over core
-    plugin/    napari side: the tracker (layers, worker, session owner), reader, writer, samples
-    widgets/   Qt widgets over plugin's public API (TrackerApi, TrackerEvents)
+    core/      numpy + torch only: images, frames, models, session, populations, outputs
+    settings   one settings type per job, every option declared once
+    jobs/      one stack tracked from its settings (track, population, replay), however it ends
+    cli/       argparse front end: options into settings, then a job; batch/ on dask
+    plugin/    napari side: the tracker's state, layers, worker, session owner, reader, writer
+    widgets/   Qt widgets over plugin's public API (TrackerApi, TrackerState's events)
 
 Heavy libraries (torch, transformers) are imported inside the functions that need them,
 so ``napari-sam2 --help`` and ``napari --info`` stay fast.

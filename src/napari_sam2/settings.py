@@ -32,11 +32,23 @@ EXPORTED = ("axis", "hold", "contrast_limits", "roi", "model", "model_config", "
 ROW_OPTIONS = ("axis", "hold", "channel", "roi", "seeds", "seed_frame")
 
 
-def option(default: Any = None, help: str = "", *, flag: str | None = None, **argparse_kwargs) -> Any:
+def option(
+    default: Any = None,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    scope: str = "stack",
+    labels: bool = True,
+    **argparse_kwargs,
+) -> Any:
     """A settings field and its command-line option: ``flag`` (default ``--name``), help text,
     and argparse's ``nargs``/``type``/``choices``/``metavar``/``action``. ``flag=""``: not an
-    option (the value is set by the job). Lists and tuples default to empty tuples."""
-    metadata = {"help": help, "flag": flag, "argparse": argparse_kwargs}
+    option (the value is set by the job). Lists and tuples default to empty tuples.
+
+    ``scope``: ``"stack"`` (a batch gives it to every stack), ``"file"`` (one stack's own
+    files: not a batch option) or ``"export"`` (a population's extra outputs).
+    ``labels=False``: it does not change the labels (left out of the batch's fingerprint)."""
+    metadata = {"help": help, "flag": flag, "argparse": argparse_kwargs, "scope": scope, "labels": labels}
     if isinstance(default, (list, tuple)):
         return field(default=tuple(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -46,10 +58,10 @@ def option(default: Any = None, help: str = "", *, flag: str | None = None, **ar
 class StackSettings:
     """One stack, how the model sees it, the model, and the output (shared by every job)."""
 
-    input: str = option("", "TIFF (ImageJ, OME), .npy or .zarr stack", flag="input")
-    out: str = option("", "output label TIFF; a .json sidecar is written beside it", required=True)
-    prompts: str | None = option(None, "CSV object_id,frame,y,x,positive (or napari's Points CSV export)")
-    boxes: str | None = option(None, "CSV object_id,frame,y0,x0,y1,x1")
+    input: str = option("", "TIFF (ImageJ, OME), .npy or .zarr stack", flag="input", scope="file")
+    out: str = option("", "output label TIFF; a .json sidecar is written beside it", required=True, scope="file")
+    prompts: str | None = option(None, "CSV object_id,frame,y,x,positive (or napari's Points CSV export)", scope="file")
+    boxes: str | None = option(None, "CSV object_id,frame,y0,x0,y1,x1", scope="file")
     model: str = option(
         DEFAULT_MODEL,
         "registry name, hub id, save_pretrained directory, Meta checkpoint (.pt) or random:NAME (default: sam2.1-tiny)",
@@ -95,8 +107,15 @@ class StackSettings:
         type=int,
         metavar="PIXELS",
     )
-    overwrite: bool = option(False, "replace an existing output", action="store_true")
-    quiet: bool = option(False, "no progress bar", action="store_true")
+    review_top: int | None = option(
+        None,
+        "write the N likeliest mistakes to LABELS_review.csv beside the labels (default: all; 0: no review)",
+        type=int,
+        metavar="N",
+        labels=False,
+    )
+    overwrite: bool = option(False, "replace an existing output", action="store_true", scope="file")
+    quiet: bool = option(False, "no progress bar", action="store_true", scope="file")
     #: Set by a batch, not by users: the stack's settings fingerprint, recorded in the sidecar.
     settings_hash: str | None = option(None, flag="")
     command_line: str | None = option(None, flag="")
@@ -143,12 +162,16 @@ class StackSettings:
             "redetect_frames": list(self.redetect_frames) if population else None,
             "divisions": self.divisions if population else None,
             "divide_file": self.divide if population else None,
-        }
+        } | {name: _plain(getattr(self, name)) for name in _newer_sidecar_fields(self)}
 
     def fingerprint_parts(self) -> list[str]:
         """What decides this stack's labels, as text (the batch's resume fingerprint)."""
         skip = {"overwrite", "quiet", "settings_hash", "command_line", "given"}
-        return [f"{f.name}={_plain(getattr(self, f.name))!r}" for f in fields(self) if f.name not in skip]
+        return [
+            f"{f.name}={_plain(getattr(self, f.name))!r}"
+            for f in fields(self)
+            if f.name not in skip and f.metadata["labels"]
+        ]
 
 
 @dataclass(frozen=True)
@@ -186,9 +209,32 @@ class PopulationSettings(StackSettings):
         "divisions marked by hand: rows cell,frame,y1,x1,y2,x2 (the cell divides on frame into daughters at the "
         "two points)",
         metavar="DIVISIONS.csv",
+        scope="export",
     )
-    ctc: str | None = option(None, "also write a Cell Tracking Challenge result folder", metavar="DIR")
-    geff: str | None = option(None, "also write the lineage graph as GEFF (needs the geff package)", metavar="PATH")
+    ctc: str | None = option(None, "also write a Cell Tracking Challenge result folder", metavar="DIR", scope="export")
+    geff: str | None = option(
+        None, "also write the lineage graph as GEFF (needs the geff package)", metavar="PATH", scope="export"
+    )
+
+
+#: Fields the sidecar has always recorded under keys of its own (``as_sidecar``), or
+#: elsewhere (the model, the hole filling), or not at all (how the run was shown or where it
+#: went). Every other option is written to the sidecar under its own name.
+_SIDECAR_OLD = {
+    "direction", "start", "range", "axis", "hold", "channel", "contrast_limits", "roi", "device", "input",
+    "prompts", "boxes", "seeds", "seed_frame", "redetect_every", "redetect_frames", "divisions", "divide", "out",
+    "model", "model_config", "feature_cache", "precision", "threads", "compile", "fill_hole_area", "overwrite",
+    "quiet", "settings_hash", "command_line", "given", "ctc", "geff",
+}  # fmt: skip
+
+
+def _newer_sidecar_fields(settings) -> list[str]:
+    return [f.name for f in fields(settings) if f.name not in _SIDECAR_OLD and f.metadata.get("flag") != ""]
+
+
+def options_of(cls, *scopes: str) -> tuple[str, ...]:
+    """The command-line options of a settings type in ``scopes``, in declaration order."""
+    return tuple(f.name for f in fields(cls) if f.metadata.get("flag") != "" and f.metadata["scope"] in scopes)
 
 
 #: The population-only options, and those that only a prompts run takes.

@@ -22,7 +22,7 @@ import tifffile
 distributed = pytest.importorskip("distributed")
 
 from napari_sam2.cli import main  # noqa: E402
-from napari_sam2.core import io  # noqa: E402
+from napari_sam2.core import outputs, prompt_files  # noqa: E402
 
 
 def report(out_dir: Path) -> list[dict]:
@@ -36,7 +36,7 @@ def make_plate(tmp_path: Path, frames=(6, 5)) -> Path:
         assert main(["sample", str(tmp_path / name), "--frames", str(n)]) == 0
     (tmp_path / "C").mkdir()
     tifffile.imwrite(tmp_path / "C" / "timelapse.tif", tifffile.imread(tmp_path / "A" / "timelapse.tif"))
-    io.write_point_prompts(tmp_path / "C" / "p.csv", [io.PointRow(1, 99, 40, 40, True)])
+    prompt_files.write_point_prompts(tmp_path / "C" / "p.csv", [prompt_files.PointRow(1, 99, 40, 40, True)])
     manifest = tmp_path / "plate.csv"
     manifest.write_text(
         "input,prompts,output\n"
@@ -74,7 +74,7 @@ def test_a_batch_gives_tracks_labels_and_a_rerun_skips_what_is_done(scheduler, t
     assert main([*track, "--out", str(ref), "--model", str(reduced_model_dir), "--quiet"]) == 0
     labels = tifffile.imread(out / "A.tif")
     assert 0.05 < (labels > 0).mean() < 0.95 and (labels == tifffile.imread(ref)).all()
-    assert io.read_sidecar(out / "A.tif")["complete"] is True
+    assert outputs.read_sidecar(out / "A.tif")["complete"] is True
 
     stamp = (out / "A.tif").stat().st_mtime_ns
     assert main([*batch, "--quiet"]) == 2
@@ -163,7 +163,7 @@ def test_a_worker_killed_mid_stack_loses_nothing(tmp_path, reduced_model_dir, ca
                  "--quiet"]) == 0  # fmt: skip
     a_out = out / f"{names['A']}.tif"
     assert (tifffile.imread(a_out) == tifffile.imread(ref)).all()
-    assert io.read_sidecar(a_out)["complete"] is True
+    assert outputs.read_sidecar(a_out)["complete"] is True
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
     assert leftovers == []  # the killed worker's partial was removed by the retry
 
@@ -204,7 +204,7 @@ def test_ctrl_c_or_sigterm_keeps_finished_frames_writes_the_report_and_leaves_no
     stopped = [k for k, r in statuses.items() if r["status"] == "interrupted"]
     assert stopped and all(statuses[k]["status"] in ("interrupted", "not started") for k in "xyz")
     for k in stopped:
-        sidecar = io.read_sidecar(out / f"{k}.tif")
+        sidecar = outputs.read_sidecar(out / f"{k}.tif")
         assert sidecar["complete"] is False and 0 < len(sidecar["frames_done"]) < 40
         assert int(statuses[k]["frames_done"]) == len(sidecar["frames_done"])
         assert (tifffile.imread(out / f"{k}.tif")[sidecar["frames_done"]] > 0).any()

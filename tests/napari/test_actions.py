@@ -12,7 +12,7 @@ pytest.importorskip("napari")
 
 
 from napari_sam2.cli import main  # noqa: E402
-from napari_sam2.plugin._io import get_prompts_reader, write_labels  # noqa: E402
+from napari_sam2.plugin._npe2 import get_prompts_reader, write_labels  # noqa: E402
 from tests.helpers import assert_differs, assert_meaningful, moving_blob_stack  # noqa: E402
 
 

@@ -53,7 +53,7 @@ def test_a_checkpoint_chosen_with_the_button_loads_on_the_first_click_and_tracks
     controller = widget.controller
     _dialog_returns(monkeypatch, "_panels", tmp_path / "finetune.pt")
     _button(widget, "Checkpoint…").click()
-    assert controller.settings.model_spec == str(tmp_path / "finetune.pt") and controller.loaded is None
+    assert controller.settings.model == str(tmp_path / "finetune.pt") and controller.loaded is None
     widget.model_panel.device_combo.setCurrentText("cpu")
 
     controller.add_object()

@@ -253,7 +253,7 @@ class TrackerMoves:
         before = self._snapshot()
         choose(self.widget.model_panel.device_combo, device)
         if other_name:  # the same weights, typed another way: another model to the tracker
-            spec = self.controller.settings.model_spec
+            spec = self.controller.settings.model
             self.widget.model_panel.choose_model(spec[:-1] if spec.endswith("/") else spec + "/")
         assert not self._changed(before)
 

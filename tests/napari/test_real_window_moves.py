@@ -31,7 +31,7 @@ def test_the_dock_fits_1366x768_and_1920x1080_and_closing_napari_mid_encoding_is
     line = next(x for x in result.stdout.splitlines() if x.startswith("FINDINGS "))
     found = json.loads(line.removeprefix("FINDINGS "))
     for key, value in found.items():
-        if key.endswith(("Objects", "All cells", "Model")):
+        if key.endswith(("Objects", "All cells", "Review", "Model")):
             assert value == {"scrolls": False, "hidden": []}, (key, value)
     width, height, window_width, window_height = found["1366x768 canvas"]
     assert (window_width, window_height) == (1366, 768) and width >= 500 and height >= 500

@@ -66,7 +66,7 @@ def test_a_missing_device_is_said_plainly_and_the_click_does_not_stay(make_track
     _, controller, wait = make_tracker(moving_blob_stack(4), name="cells")
     statuses, messages = [], _notifications(monkeypatch)
     controller.events.status.connect(statuses.append)
-    controller.set_model(controller.settings.model_spec, "cuda")
+    controller.set_model(controller.settings.model, "cuda")
     controller.add_click([1, 40, 35])
     wait()
     assert messages == ["The cuda device was chosen, but no CUDA GPU is available here: choose auto or cpu."]

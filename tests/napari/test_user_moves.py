@@ -134,7 +134,7 @@ def test_3_a_model_typed_into_the_box_and_enter_loads_on_the_first_click(qtbot, 
     box.lineEdit().clear()
     QTest.keyClicks(box.lineEdit(), str(reduced_model_dir))
     QTest.keyClick(box.lineEdit(), Qt.Key.Key_Return)
-    assert widget.controller.settings.model_spec == str(reduced_model_dir)
+    assert widget.controller.settings.model == str(reduced_model_dir)
     canvas_click(widget.controller.points_layer, (1, 40, 35))
     idle(qtbot, widget)
     assert widget.controller.loaded is not None and (np.asarray(widget.controller.labels_layer.data[1]) == 1).any()
@@ -174,7 +174,7 @@ def test_6_prompts_reach_a_new_session_after_the_axis_device_or_model_changes_an
         lambda: choose(widget.image_panel.axis_combo, "axis 1, 2 frames"),
         lambda: choose(widget.image_panel.axis_combo, "axis 0, 5 frames"),
         lambda: choose(widget.model_panel.device_combo, "auto"),
-        lambda: widget.model_panel.choose_model(widget.controller.settings.model_spec + "/"),
+        lambda: widget.model_panel.choose_model(widget.controller.settings.model + "/"),
     ]
     for move in moves:
         move()

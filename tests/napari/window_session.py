@@ -36,7 +36,9 @@ def fits(widget) -> dict:
 
     body, viewport = widget.widget(), widget.viewport()
     hidden = []
-    for child in body.findChildren((QAbstractButton, QComboBox)):
+    # one type per call: PySide6 takes no tuple of types
+    children = [*body.findChildren(QAbstractButton), *body.findChildren(QComboBox)]
+    for child in children:
         if not child.isVisibleTo(body) or child.parent() is widget.tabs.tabBar():
             continue
         corner = child.mapTo(viewport, child.rect().bottomRight())

@@ -193,7 +193,7 @@ def fingerprint(settings, row: Row) -> str:
 
     Two runs with the same fingerprint write the same labels, so a finished one is skipped.
     """
-    from ..core.io import prompt_settings_path
+    from ..core.prompt_files import prompt_settings_path
 
     digest = hashlib.sha256("\0".join(settings.fingerprint_parts()).encode())
     given = [row.prompts, row.boxes, *(Path(v) for k, v in row.options.items() if k == "seeds")]

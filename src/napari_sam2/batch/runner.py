@@ -36,7 +36,9 @@ from ..jobs.outcome import ExitStatus
 from .manifest import Row, fingerprint, read_stacks
 
 REPORT = "batch-report.csv"
-REPORT_COLUMNS = ("row", "input", "output", "status", "error", "frames_done", "frames", "wall_s", "worker")
+REPORT_COLUMNS = (
+    "row", "input", "output", "status", "error", "frames_done", "frames", "review_items", "wall_s", "worker",
+)  # fmt: skip
 STOP_GRACE_S = 120  # after Ctrl-C, how long running stacks get to commit their frames
 
 
@@ -114,6 +116,7 @@ def _record(row: Row) -> dict:
         "kind": "",
         "frames_done": "",
         "frames": "",
+        "review_items": "",
         "wall_s": "",
         "worker": "",
     }
@@ -121,7 +124,7 @@ def _record(row: Row) -> dict:
 
 def _sidecar(output: Path) -> dict | None:
     """The JSON napari-sam2 wrote beside ``output`` (None: no output, or not ours)."""
-    from ..core.io import read_sidecar
+    from ..core.outputs import read_sidecar
 
     if not output.exists():
         return None

@@ -107,6 +107,7 @@ def track_stack(number: int, settings, stop_event: str | None = None) -> dict:
         "error": _error(status, outcome),
         "frames_done": outcome.frames_done,
         "frames": outcome.frames,
+        "review_items": "" if outcome.review_items is None else outcome.review_items,
         "wall_s": _since(started),
     }
 

@@ -1,4 +1,4 @@
-"""Command line: ``napari-sam2 track | batch | models | download | sample``.
+"""Command line: ``napari-sam2 track | batch | review | models | download | sample``.
 
 A thin wing over the jobs: each command turns its options into a settings value
 (:mod:`napari_sam2.settings`, where every option is declared once) and runs the job
@@ -17,18 +17,15 @@ from pathlib import Path
 
 from ..core.errors import Sam2Error, Sam2InputError
 from ..jobs import ExitStatus
+from ..settings import POPULATION_ONLY, PopulationSettings, TrackSettings, options_of
 from . import batch
 
-#: The options of ``track``, in the order --help lists them (population options apart).
-TRACK_OPTIONS = (
-    "input", "prompts", "boxes", "out", "model", "model_config", "axis", "hold", "channel", "direction", "start",
-    "range", "device", "contrast_limits", "roi", "feature_cache", "precision", "threads", "compile",
-    "fill_hole_area", "overwrite", "quiet",
-)  # fmt: skip
-#: The options of how one stack is tracked, which a batch gives to every stack.
-STACK_OPTIONS = tuple(n for n in TRACK_OPTIONS if n not in ("input", "prompts", "boxes", "out", "overwrite", "quiet"))
-POPULATION_OPTIONS = ("seeds", "seed_frame", "redetect_every", "redetect_frames", "divisions")
-POPULATION_EXPORTS = ("divide", "ctc", "geff")
+#: The options of ``track`` in the order --help lists them (the settings' fields, population apart),
+#: those a batch gives to every stack, and the population's own.
+TRACK_OPTIONS = options_of(TrackSettings, "file", "stack")
+STACK_OPTIONS = options_of(TrackSettings, "stack")
+POPULATION_OPTIONS = tuple(n for n in options_of(PopulationSettings, "stack") if n in POPULATION_ONLY)
+POPULATION_EXPORTS = options_of(PopulationSettings, "export")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         "the napari session it records is replayed unless --direction, --start or --range is given."
     )
     batch.add_parser(sub, STACK_OPTIONS, POPULATION_OPTIONS)
+    review = sub.add_parser(
+        "review",
+        help="list the places where a result most likely went wrong",
+        description="Rank the likely mistakes of a result (identity switches, merges, lost cells, odd divisions, "
+        "...) and print the top ones; --out writes every one as CSV (rank,kind,cell,frame,last_frame,score,reason).",
+    )
+    review.add_argument("result", help="a label TIFF (its sidecar is used when it is there) or a CTC result folder")
+    review.add_argument("--out", help="write every item to this CSV", metavar="REVIEW.csv")
+    review.add_argument("--top", type=int, default=20, help="items to print (default 20)", metavar="N")
     sub.add_parser("models", help="list the model registry and what is in the local cache")
     download = sub.add_parser("download", help="download a model into the local cache ahead of time")
     download.add_argument("name", help="registry name or hub id")
@@ -78,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "track": _cmd_track,
         "batch": batch.run,
+        "review": _cmd_review,
         "models": _cmd_models,
         "download": _cmd_download,
         "sample": _cmd_sample,
@@ -90,6 +97,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Sam2Error as exc:  # a file that failed while working, or an unusable installation
         print(f"napari-sam2: error: {exc}", file=sys.stderr)
         return ExitStatus.FAILED
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from ..jobs.review import run_review
+
+    if args.top < 0:
+        raise Sam2InputError("--top must be 0 or more.")
+    if args.out:
+        from ..core.outputs import same_or_inside
+
+        out = Path(args.out)
+        if same_or_inside(out, Path(args.result)) or out.is_dir() or not out.parent.is_dir():
+            raise Sam2InputError(f"--out {out}: give a new CSV file in an existing folder, outside the result.")
+    run_review(args.result, out=args.out, top=args.top)
+    return ExitStatus.DONE
 
 
 # -- models, download, sample ---------------------------------------------------------------
@@ -116,7 +138,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     import tifffile
 
-    from ..core import io
+    from ..core import prompt_files
     from ..core.sample import make_timelapse, make_zstack
 
     if args.frames < 2 or args.objects < 1:
@@ -128,7 +150,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     letter = "T" if args.kind == "timelapse" else "Z"
     image, csv = outdir / f"{args.kind}.tif", outdir / f"{args.kind}_prompts.csv"
     tifffile.imwrite(image, data, imagej=True, metadata={"axes": f"{letter}YX"})
-    io.write_point_prompts(csv, [p for p in prompts if p.object_id <= args.objects])
+    prompt_files.write_point_prompts(csv, [p for p in prompts if p.object_id <= args.objects])
     print(f"napari-sam2: wrote {image} {data.shape} {data.dtype} and {csv}")
     return 0
-

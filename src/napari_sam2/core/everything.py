@@ -92,6 +92,13 @@ def segment_everything(session, frame: int, options: EverythingOptions | None = 
     )
 
 
+def everything_detector(session, options: EverythingOptions | None = None):
+    """Re-detection by segmenting each asked frame again: ``frame -> label image``."""
+    from .seeders import label_detector
+
+    return label_detector(lambda frame: segment_everything(session, frame, options), session.source.full_frame_shape)
+
+
 def _rle_area(rle: dict) -> int:
     """Foreground pixels of transformers' run-length encoding (runs alternate, background first)."""
     return int(sum(rle["counts"][1::2]))

@@ -111,6 +111,20 @@ class FeatureCache:
         self._remember(frame_idx, {"vision_feats": feats, "vision_pos_embeds": pos})
         return self._entries[frame_idx]
 
+    def ahead_order(self, center: int, n_frames: int, frame_range: tuple[int, int] | None = None) -> list[int]:
+        """Frames still to encode, nearest to ``center`` first (later frames before earlier).
+
+        Bounded by what the memory holds without evicting the frames it has, unless a disk
+        tier keeps everything anyway.
+        """
+        first, last = (0, n_frames - 1) if frame_range is None else frame_range
+        order = sorted(range(first, last + 1), key=lambda f: (abs(f - center), f < center))
+        todo = [f for f in order if f not in self]
+        if self.disk is None:
+            room = self.room_for_frames()
+            todo = todo[:room] if room is not None else todo[:1]
+        return todo
+
     def room_for_frames(self) -> int | None:
         """How many more frames fit without eviction; ``None`` before the first frame is seen."""
         if not self._sizes:

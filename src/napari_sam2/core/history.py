@@ -165,7 +165,7 @@ def _write(labels: PlaneStore, merger: LabelMerger, result, applied: bool) -> It
 
 
 def _prompt(session, step, labels, merger, masks) -> Iterator[int]:
-    from .session import Point
+    from .prompts import Point
 
     if isinstance(step, MaskStep):
         full = np.zeros(session.source.full_frame_shape, bool)

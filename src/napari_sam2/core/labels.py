@@ -56,12 +56,14 @@ def merge_masks_into_labels(
     scores: Sequence[float],
     offset: tuple[int, int] = (0, 0),
     others: Mapping[int, float] | None = None,
+    erased: Sequence[int] = (),
 ) -> tuple[slice, slice]:
     """Write ``masks`` (``(n, h, w)`` bool) into the 2-D ``labels`` at ``offset``, in place.
 
     ``others``: id -> score on this frame of tracked objects outside the result; a pixel of
     theirs goes to a result object only where that object's score is higher. Any other
-    non-zero id is never overwritten. Returns the ``(rows, cols)`` region that may have changed.
+    non-zero id is never overwritten. ``erased``: ids cleared from the region (objects that
+    ended). Returns the ``(rows, cols)`` region that may have changed.
     """
     masks = np.asarray(masks, dtype=bool)
     if masks.ndim != 3 or masks.shape[0] != len(object_ids) or len(scores) != len(object_ids):
@@ -72,7 +74,7 @@ def merge_masks_into_labels(
     rows, cols = slice(y0, y0 + masks.shape[1]), slice(x0, x0 + masks.shape[2])
     region = np.asarray(labels[rows, cols])
     ids = np.asarray(object_ids, dtype=labels.dtype)
-    ours = np.isin(region, ids)
+    ours = np.isin(region, [*ids.tolist(), *erased])
     new = np.where(ours, 0, region).astype(labels.dtype, copy=False)
     if len(ids):
         ranked = np.where(masks, np.asarray(scores, dtype=np.float32)[:, None, None], -np.inf)
@@ -104,6 +106,7 @@ def merge_result(plane: np.ndarray, result, others: Mapping[int, float] | None =
         scores=result.scores,
         offset=(result.roi.y0, result.roi.x0),
         others=others,
+        erased=result.erased,
     )
 
 
@@ -124,10 +127,9 @@ class LabelMerger:
         others = {o: s for o, s in per_frame.items() if o not in result.object_ids} if contest else None
         merge_result(plane, result, others)
         for obj, score in zip(result.object_ids, result.scores):
-            if np.isneginf(score):  # erased there (a mother after her division), not lost
-                per_frame.pop(int(obj), None)
-            else:
-                per_frame[int(obj)] = float(score)
+            per_frame[int(obj)] = float(score)
+        for obj in result.erased:  # ended before this frame (a mother after her division), not lost
+            per_frame.pop(int(obj), None)
         return plane
 
     def cleared(self, obj: int, frame: int) -> None:

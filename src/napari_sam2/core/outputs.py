@@ -263,8 +263,7 @@ class LabelsTiffWriter:
 
         shape = tuple(int(s) for s in shape)
         if axes is None:
-            letter = frame_axis_letter if frame_axis_letter in ("T", "Z") else "T"
-            axes = f"{letter}YX"[-len(shape) :] if len(shape) <= 3 else None
+            axes = labels_axes(len(shape), 0, frame_axis_letter if frame_axis_letter in ("T", "Z") else "T")
         if axes is None or len(axes) != len(shape):
             raise ValueError(f"axes {axes!r} do not match shape {shape}")
         if min(shape[-2:]) < 1:
@@ -323,6 +322,19 @@ class LabelsTiffWriter:
 
     def discard(self) -> None:
         self._partial.discard()
+
+
+def labels_axes(ndim: int, frame_axis: int | None = 0, letter: str = "T") -> str | None:
+    """tifffile axes of labels whose ``frame_axis`` is a ``letter`` axis (``T`` or ``Z``);
+    None where no such letters fit (more than four dimensions)."""
+    if ndim == 2:
+        return "YX"
+    if ndim == 3 and frame_axis == 0:
+        return f"{letter}YX"
+    if ndim == 4 and frame_axis in (0, 1):
+        other = "T" if letter == "Z" else "Z"
+        return (letter + other if frame_axis == 0 else other + letter) + "YX"
+    return None
 
 
 def _tiff_kwargs(dtype, axes: str, scale: dict[str, float] | None, unit: str | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ that decide from masks (:mod:`.linking`) turn each frame's masks into lineage ev
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,33 +40,34 @@ class PopulationOptions:
         return frame in self.redetect_frames or (self.redetect_every > 0 and frame % self.redetect_every == 0)
 
 
+def check_redetect_frames(frames, seed_frame: int, n_frames: int, *, name: str = "Frame") -> None:
+    """Re-detection frames must lie after the seed frame and in the stack (one line if not)."""
+    outside = [f for f in frames if not seed_frame < f < n_frames]
+    if outside:
+        raise Sam2InputError(f"{name} {outside[0]} is not after the seed frame {seed_frame} and in the stack.")
+
+
 def merge_results(frame: int, results: list[FrameResult], roi) -> FrameResult:
     """One result for ``frame`` from several (objects tracked, prompted and started there)."""
-    results = [r for r in results if r is not None and r.object_ids]
-    if not results:
-        return FrameResult(frame, [], np.zeros((0, *roi.shape), bool), np.zeros(0, np.float32), roi)
+    results = [r for r in results if r is not None and (r.object_ids or r.erased)]
+    erased = [e for r in results for e in r.erased]
+    if not any(r.object_ids for r in results):
+        return FrameResult(frame, [], np.zeros((0, *roi.shape), bool), np.zeros(0, np.float32), roi, erased)
+    results = [r for r in results if r.object_ids]
     return FrameResult(
         frame=frame,
         object_ids=[o for r in results for o in r.object_ids],
         masks=np.concatenate([r.masks for r in results]),
         scores=np.concatenate([r.scores for r in results]).astype(np.float32),
         roi=roi,
+        erased=erased,
     )
 
 
 def with_erased(result: FrameResult, ids) -> FrameResult:
-    """``result`` plus empty masks for ``ids``: writing it erases those objects from the frame."""
-    ids = [int(i) for i in ids if i not in result.object_ids]
-    if not ids:
-        return result
-    empty = np.zeros((len(ids), *result.masks.shape[1:]), bool)
-    return FrameResult(
-        result.frame,
-        [*result.object_ids, *ids],
-        np.concatenate([result.masks, empty]),
-        np.concatenate([result.scores, np.full(len(ids), -np.inf, np.float32)]),
-        result.roi,
-    )
+    """``result`` that also clears ``ids`` from its frame (tracks that ended before it)."""
+    ids = [int(i) for i in ids if i not in result.object_ids and i not in result.erased]
+    return replace(result, erased=[*result.erased, *ids]) if ids else result
 
 
 class PopulationTracker:
@@ -200,7 +201,7 @@ class PopulationTracker:
             return merged
         keep = [i for i in range(len(merged.object_ids)) if i not in over]  # mothers that divided here
         ids = [merged.object_ids[i] for i in keep]
-        return FrameResult(frame, ids, merged.masks[keep], merged.scores[keep], merged.roi)
+        return FrameResult(frame, ids, merged.masks[keep], merged.scores[keep], merged.roi, merged.erased)
 
     def divide(self, mother: int, frame: int, daughters) -> FrameResult:
         """The user marks a division: ``mother`` ends before ``frame``, and two daughters start

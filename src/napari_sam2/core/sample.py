@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .io import PointRow
+from .prompt_files import PointRow
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: int) -> np.ndarray:

@@ -6,6 +6,8 @@
   :class:`~napari_sam2.settings.PopulationSettings` (a whole population from seeds).
 * :mod:`.stack` is what both do with a stack: open it as the settings say, open a session,
   and write the labels so that nothing is lost however the run ends.
+* Once the labels are written, :func:`~.review.review_after_run` writes the review queue
+  beside them (``LABELS_review.csv``); :mod:`.review` is also ``napari-sam2 review``.
 * :class:`ExitStatus` is the exit status of ``track`` and ``batch``.
 
 Torch and the model are imported only when a job runs.
@@ -27,7 +29,15 @@ def run_job(settings, *, loader=None, stop: Callable[[], bool] | None = None) ->
     if isinstance(settings, PopulationSettings):
         from .population import run_population
 
-        return run_population(settings, loader=loader, stop=stop)
-    from .track import run_track
+        outcome = run_population(settings, loader=loader, stop=stop)
+    else:
+        from .track import run_track
 
-    return run_track(settings, loader=loader, stop=stop)
+        outcome = run_track(settings, loader=loader, stop=stop)
+    if outcome.frames_done:
+        from dataclasses import replace
+
+        from .review import review_after_run
+
+        outcome = replace(outcome, review_items=review_after_run(settings.out, settings.review_top))
+    return outcome

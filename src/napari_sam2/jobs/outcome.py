@@ -23,3 +23,4 @@ class TrackOutcome:
     frames_done: int
     frames: int  # in the stack
     status: str  # complete, interrupted, or failed: <reason>
+    review_items: int | None = None  # places to look in LABELS_review.csv (None: no review)

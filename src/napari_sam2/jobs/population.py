@@ -50,14 +50,14 @@ def run_population(
     settings: PopulationSettings, *, loader=None, stop: Callable[[], bool] | None = None
 ) -> TrackOutcome:
     """Seed, track and write a population as ``napari-sam2 track --seeds`` does."""
-    from ..core import io
+    from ..core import images, outputs
     from ..core.labels import label_dtype
-    from ..core.pipeline import apply_prompts, validate_prompts
+    from ..core.prompts import apply_prompts, validate_prompts
 
     settings, _ = with_exported(settings)
     out = check_common(settings)
     disk = feature_cache_dir(settings.feature_cache)
-    image = io.read_image(settings.input)
+    image = images.read_image(settings.input)
     writer = None
     try:
         source, letter = frame_source(image, settings)
@@ -66,7 +66,7 @@ def run_population(
         if points or boxes:
             validate_prompts(source, points, boxes)
         ids = [r.object_id for r in [*points, *boxes]] + [*plan.seeds, 2**16 - 1]  # room for cells found later
-        writer = io.LabelsTiffWriter(
+        writer = outputs.LabelsTiffWriter(
             out, shape=(len(source), *source.full_frame_shape), dtype=label_dtype(max(ids)),
             frame_axis_letter=letter, scale=image.scale, unit=image.unit,
         )  # fmt: skip
@@ -96,11 +96,9 @@ def check(settings: PopulationSettings, source, prompts=()) -> PopulationPlan:
         raise Sam2InputError(f"--seed-frame {settings.seed_frame} does not exist; the stack has frames 0 to {n - 1}.")
     if settings.redetect_every < 0:
         raise Sam2InputError("--redetect-every must be 0 (off) or a number of frames.")
-    outside = [f for f in settings.redetect_frames if not settings.seed_frame < f < n]
-    if outside:
-        raise Sam2InputError(
-            f"--redetect-frames {outside[0]} is not after the seed frame {settings.seed_frame} and in the stack."
-        )
+    from ..core.population import check_redetect_frames
+
+    check_redetect_frames(settings.redetect_frames, settings.seed_frame, n, name="--redetect-frames")
     _check_export_paths(settings)
     prompted = tuple(sorted({int(row.object_id) for row in prompts}))
     first = min([settings.seed_frame, *(int(row.frame) for row in prompts)])
@@ -133,7 +131,7 @@ def read_divisions(path: str, source, first: int) -> tuple:
     """``--divide``: rows ``cell,frame,y1,x1,y2,x2``, checked against the stack."""
     import csv
 
-    from ..core.session import Point
+    from ..core.prompts import Point
 
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -202,7 +200,7 @@ def _read_labels(path: str, source) -> np.ndarray:
 def tracker_for(session, plan: PopulationPlan, settings: PopulationSettings):
     """The population tracker of ``plan``: seeds (SAM 2's found now), re-detection, divisions."""
     from ..core.population import PopulationOptions, PopulationTracker
-    from ..core.seeders import label_detector, threshold_detector
+    from ..core.seeders import threshold_detector
 
     detect = None
     if isinstance(plan.detect_from, np.ndarray):
@@ -212,13 +210,13 @@ def tracker_for(session, plan: PopulationPlan, settings: PopulationSettings):
             return stack[frame]
 
     elif plan.detect_from == "sam":
-        from ..core.everything import segment_everything
+        from ..core.everything import everything_detector, segment_everything
         from ..core.seeders import renumbered
 
         plan.seeds = renumbered(segment_everything(session, plan.seed_frame), max(plan.prompted, default=0) + 1)
         if not plan.seeds:
             raise Sam2InputError(f"SAM 2 found no cell on frame {plan.seed_frame} (--seeds sam).")
-        detect = label_detector(lambda frame: segment_everything(session, frame), session.source.full_frame_shape)
+        detect = everything_detector(session)
     elif plan.detect_from == "threshold":
         detect = threshold_detector(session.source)
     options = PopulationOptions(
@@ -253,16 +251,15 @@ def export(out: Path, tracker, settings: PopulationSettings, image_scale: dict, 
         print(f"napari-sam2: --divide: cell {cell} is not tracked on frame {frame}; skipped.", file=sys.stderr)
     if not (settings.ctc or settings.geff):
         return
-    import tifffile
+    from ..core.label_frames import LabelFrames
 
     scale = tuple(float(image_scale.get(k, 1.0)) for k in (frame_letter, "Y", "X"))
-    labels = tifffile.memmap(out, mode="r")  # the label file itself: frames are read as the exports need them
-    if settings.ctc:
-        from ..core.ctc import write_ctc
+    with LabelFrames(out) as labels:  # the label file itself, one frame at a time
+        if settings.ctc:
+            from ..core.ctc import write_ctc
 
-        write_ctc(settings.ctc, labels, tracker.lineage)
-    if settings.geff:
-        from ..core.geff_export import write_geff
+            write_ctc(settings.ctc, labels, tracker.lineage)
+        if settings.geff:
+            from ..core.geff_export import write_geff
 
-        write_geff(settings.geff, labels, tracker.lineage, scale=scale, overwrite=settings.overwrite)
-    del labels
+            write_geff(settings.geff, labels, tracker.lineage, scale=scale, overwrite=settings.overwrite)

@@ -20,7 +20,7 @@ from .stack import frame_source, open_session, run_and_write
 def history_to_replay(settings: TrackSettings, exported: dict):
     """The history to replay (or None) and the settings of the output; checked before the
     model loads."""
-    from ..core import io
+    from ..core import prompt_files
     from ..core.history import SessionHistory
 
     if not exported.get("history"):
@@ -30,7 +30,7 @@ def history_to_replay(settings: TrackSettings, exported: dict):
             asked = ", ".join(f"--{k}" for k in ("direction", "start", "range") if getattr(settings, k) is not None)
             print(f"napari-sam2: {asked} given: tracking the prompts as asked, not as napari ran them", file=sys.stderr)
         return None, settings
-    masks = io.read_history_masks(exported["masks"]) if exported.get("masks") else []
+    masks = prompt_files.read_history_masks(exported["masks"]) if exported.get("masks") else []
     history = SessionHistory.from_dict(exported["history"], masks)
     first = history.settings[0]
     for segment in history.settings[1:]:

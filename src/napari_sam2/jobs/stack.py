@@ -22,20 +22,19 @@ from .outcome import ExitStatus, TrackOutcome
 #: Memory of image features the command line keeps: each frame is visited once per pass, so
 #: features are never reused; about three 1024² frames, and memory stays flat.
 CLI_FEATURE_CACHE_MB = 48
-_FRAME_LETTERS = "TZQIR"
 
 
 # -- the stack ------------------------------------------------------------------------------------
 def with_exported(settings: StackSettings) -> tuple[StackSettings, dict]:
     """The settings with those a napari export put beside the prompts (for every option the
     user did not give), and the export itself (its history, for a replay; {} when none)."""
-    from ..core import io
+    from ..core import prompt_files
 
     given = settings.prompts or settings.boxes
-    path = io.prompt_settings_path(given) if given else None
+    path = prompt_files.prompt_settings_path(given) if given else None
     if path is None or not path.exists():
         return settings, {}
-    exported = io.read_prompt_settings(path)
+    exported = prompt_files.read_prompt_settings(path)
     changed = settings.with_export({k: v for k, v in exported.items() if k != "boxes"})
     taken = [k for k in EXPORTED if k != "boxes" and exported.get(k) not in (None, []) and k not in settings.given]
     if exported.get("boxes") and settings.boxes is None:
@@ -51,11 +50,11 @@ def with_exported(settings: StackSettings) -> tuple[StackSettings, dict]:
 
 def check_common(settings: StackSettings) -> Path:
     """What any job can refuse before reading the stack or loading the model; returns the output."""
-    from ..core import io
+    from ..core import outputs
     from ..core.models import check_model_config, resolve_spec
 
-    out = io.check_outputs(settings.out, inputs=(settings.input, settings.prompts, settings.boxes),
-                           overwrite=settings.overwrite)  # fmt: skip
+    inputs = (settings.input, settings.prompts, settings.boxes)
+    out = outputs.check_outputs(settings.out, inputs=inputs, overwrite=settings.overwrite)
     if settings.threads is not None and settings.threads < 1:
         raise Sam2InputError(f"--threads must be at least 1, got {settings.threads}.")
     if settings.fill_hole_area < 0:
@@ -67,6 +66,7 @@ def check_common(settings: StackSettings) -> Path:
 def frame_source(image, settings: StackSettings):
     """The FrameSource the settings ask for, and the frame axis's letter (T or Z)."""
     from ..core.frames import FrameSource
+    from ..core.images import default_frame_axis
 
     shape, axes = tuple(image.data.shape), image.axes
     channel_axis = rgb = None
@@ -126,18 +126,6 @@ def _check_roi_inside(roi, frame_shape) -> None:
         )
 
 
-def default_frame_axis(shape, axes, channel_axis) -> int | None:
-    """The file's T or Z axis (then Q, I, R), else the first non-spatial axis; None for 2-D."""
-    spatial_candidates = [a for a in range(len(shape)) if a != channel_axis]
-    if len(spatial_candidates) <= 2:
-        return None
-    if axes and len(axes) == len(shape):
-        for letter in _FRAME_LETTERS:
-            if letter in axes and axes.index(letter) != channel_axis:
-                return axes.index(letter)
-    return spatial_candidates[0]
-
-
 def points_frame_axis(source) -> int:
     """The propagated axis counted among point coordinates (channels are not a point axis)."""
     if source.frame_axis is None:
@@ -147,10 +135,11 @@ def points_frame_axis(source) -> int:
 
 
 def read_prompt_files(settings: StackSettings, source) -> tuple[list, list]:
-    from ..core import io
+    from ..core import prompt_files
 
-    points = io.read_point_prompts(settings.prompts, frame_axis=points_frame_axis(source)) if settings.prompts else []
-    boxes = io.read_box_prompts(settings.boxes) if settings.boxes else []
+    axis = points_frame_axis(source)
+    points = prompt_files.read_point_prompts(settings.prompts, frame_axis=axis) if settings.prompts else []
+    boxes = prompt_files.read_box_prompts(settings.boxes) if settings.boxes else []
     return points, boxes
 
 
@@ -236,7 +225,7 @@ def run_and_write(session_of, writer, settings: StackSettings, *, frames, extra=
     finished frames kept, then the traceback.
     """
     from ..core.errors import Sam2FileError
-    from ..core.pipeline import provenance
+    from ..core.provenance import provenance
 
     done: set[int] = set()
     return_freed_memory = freed_memory_returner()

@@ -35,9 +35,9 @@ def run_track(settings: TrackSettings, *, loader=None, stop: Callable[[], bool] 
     calls (a batch worker's); default, a new one. ``stop``: when given, checked after every
     frame instead of handling SIGTERM (which only the main thread can).
     """
-    from ..core import io
+    from ..core import images, outputs
     from ..core.labels import label_dtype
-    from ..core.pipeline import apply_prompts
+    from ..core.prompts import apply_prompts
 
     settings, exported = with_exported(settings)
     check_common(settings)
@@ -46,14 +46,14 @@ def run_track(settings: TrackSettings, *, loader=None, stop: Callable[[], bool] 
         raise Sam2InputError("Give prompts with --prompts and/or --boxes, or cells with --seeds.")
     history, settings = replay.history_to_replay(settings, exported)
     settings = replace(settings, direction=settings.direction or "both")
-    image = io.read_image(settings.input)
+    image = images.read_image(settings.input)
     writer = None
     try:
         source, letter = frame_source(image, settings)
         points, boxes = read_prompt_files(settings, source)
         _validate_run(source, points, boxes, settings)
         ids = [r.object_id for r in [*points, *boxes]] + (replay.history_objects(history) if history else [])
-        writer = io.LabelsTiffWriter(
+        writer = outputs.LabelsTiffWriter(
             settings.out, shape=(len(source), *source.full_frame_shape), dtype=label_dtype(max(ids)),
             frame_axis_letter=letter, scale=image.scale, unit=image.unit,
         )  # fmt: skip
@@ -73,8 +73,8 @@ def run_track(settings: TrackSettings, *, loader=None, stop: Callable[[], bool] 
 
 def _validate_run(source, points, boxes, settings: TrackSettings) -> None:
     """Prompts, frame range and start frame against the stack, before any model work."""
-    from ..core.pipeline import validate_prompts
-    from ..core.session import plan_passes
+    from ..core.passes import plan_passes
+    from ..core.prompts import validate_prompts
 
     validate_prompts(source, points, boxes)
     start = settings.start if settings.start is not None else min(r.frame for r in [*points, *boxes])

@@ -14,7 +14,7 @@
   ``_history`` records each step for ``napari-sam2 track`` to replay.
 * ``_population`` shows seeds, the lineage and the Tracks layer; ``_lineage_edits`` applies
   the user's corrections of the lineage.
-* ``_actions`` saves labels and exports or loads prompts; ``_io`` is the npe2 reader and
+* ``_actions`` saves labels and exports or loads prompts; ``_npe2`` is the npe2 reader and
   writer; ``_samples`` the sample data.
 
 Nothing here is imported by :mod:`napari_sam2.core`; Qt widgets live in

@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..core import io
+from ..core import outputs, prompt_files
 from ..core.errors import Sam2InputError
 from ..core.holes import DEFAULT_FILL_HOLE_AREA
-from ..core.pipeline import provenance_record, rows_from_groups, track_options, validate_prompts
-from ._io import write_labels_tiff
+from ..core.outputs import labels_axes
+from ..core.prompts import rows_from_groups, validate_prompts
+from ..core.provenance import provenance_record, track_options
 from ._layer_source import axis_letter, physical_scale
+from ._npe2 import write_labels_tiff
 from ._prompts import point_coords
 
 
@@ -34,6 +36,10 @@ def save_labels(binding, state, population, path: Path) -> list[str]:
         sidecar = _sidecar(binding, state)
         if len(population.lineage):
             sidecar["lineage"] = population.lineage.as_dict()
+    if workspace.reviewed:  # the review's marks go with the labels, even without a run
+        sidecar = sidecar or {"napari_sam2_version": __version__, "source": "napari"}
+        sidecar["review"] = dict(sorted(workspace.reviewed.items()))
+    if sidecar is not None:
         layer.metadata["napari_sam2"] = sidecar
     letter = axis_letter(image, binding.viewer, binding.frame_axis)
     scale, unit = physical_scale(image) if image is not None else (tuple(layer.scale), None)
@@ -60,9 +66,9 @@ def _sidecar(binding, state) -> dict:
     }
     record = state.record
     if record is None:  # a session of this image ran before the tracker was reopened
-        from ..core.pipeline import RunRecord
+        from ..core.provenance import RunRecord
 
-        record = RunRecord({"spec": state.settings.model_spec}, False, {}, DEFAULT_FILL_HOLE_AREA)
+        record = RunRecord({"spec": state.settings.model}, False, {}, DEFAULT_FILL_HOLE_AREA)
     sidecar = provenance_record(
         record=record,
         groups=binding.prompt_groups(),
@@ -76,24 +82,12 @@ def _sidecar(binding, state) -> dict:
     return sidecar
 
 
-def labels_axes(ndim: int, frame_axis: int | None, letter: str) -> str | None:
-    """tifffile axes for labels whose ``frame_axis`` is a ``letter`` axis (None: the default)."""
-    if ndim == 2:
-        return "YX"
-    if ndim == 3 and frame_axis == 0:
-        return f"{letter}YX"
-    if ndim == 4 and frame_axis in (0, 1):
-        other = "T" if letter == "Z" else "Z"
-        return (letter + other if frame_axis == 0 else other + letter) + "YX"
-    return None
-
-
 def export_settings(binding, state) -> dict:
     """The ``track`` options that reproduce the current session's masks."""
     record = state.record
     fill = record.fill_hole_area if record is not None else DEFAULT_FILL_HOLE_AREA
     source = binding.source(state.roi)
-    options = track_options(source, model=state.settings.model_spec, fill_hole_area=fill)
+    options = track_options(source, model=state.settings.model, fill_hole_area=fill)
     return {"napari_sam2_version": __version__, **options}
 
 
@@ -108,21 +102,21 @@ def export_prompts(binding, state, path: Path) -> tuple[list[Path], list[str]]:
     history = state.workspace.history.export(binding.labels)
     written = []
     if points:
-        io.write_point_prompts(path, points)
+        prompt_files.write_point_prompts(path, points)
         written.append(path)
     if boxes:
-        io.write_box_prompts(io.boxes_path(path), boxes)
-        written.append(io.boxes_path(path))
-        settings["boxes"] = io.boxes_path(path).name
+        prompt_files.write_box_prompts(prompt_files.boxes_path(path), boxes)
+        written.append(prompt_files.boxes_path(path))
+        settings["boxes"] = prompt_files.boxes_path(path).name
     if not state.workspace.history.is_empty():
         settings["history"] = history.as_dict()
         if history.masks:
-            masks = io.history_masks_path(path)
-            io.write_history_masks(masks, history.masks)
+            masks = prompt_files.history_masks_path(path)
+            prompt_files.write_history_masks(masks, history.masks)
             settings["masks"] = masks.name
             written.append(masks)
-    io.write_json(io.prompt_settings_path(path), settings)
-    written.append(io.prompt_settings_path(path))
+    outputs.write_json(prompt_files.prompt_settings_path(path), settings)
+    written.append(prompt_files.prompt_settings_path(path))
     return written, history.unreplayable
 
 
@@ -131,8 +125,9 @@ def load_prompts(binding, state, path: Path) -> int:
     frame_axis = binding.frame_axis
     if binding.points is None:
         raise Sam2InputError("Choose an image layer first.")
-    points = io.read_point_prompts(path, frame_axis=frame_axis or 0)
-    boxes = io.read_box_prompts(io.boxes_path(path)) if io.boxes_path(path).exists() else []
+    points = prompt_files.read_point_prompts(path, frame_axis=frame_axis or 0)
+    beside = prompt_files.boxes_path(path)
+    boxes = prompt_files.read_box_prompts(beside) if beside.exists() else []
     validate_prompts(binding.source(state.roi), points, boxes)
     layer, ndim, held = binding.points, binding.image.ndim, binding.held()
     coords = np.array([point_coords(r, ndim, frame_axis, held) for r in points]).reshape(-1, ndim)
@@ -147,7 +142,7 @@ def load_prompts(binding, state, path: Path) -> int:
         }
     for box in boxes:
         corners = [
-            point_coords(io.PointRow(box.object_id, box.frame, y, x, True), ndim, frame_axis, held)
+            point_coords(prompt_files.PointRow(box.object_id, box.frame, y, x, True), ndim, frame_axis, held)
             for y, x in ((box.y0, box.x0), (box.y0, box.x1), (box.y1, box.x1), (box.y1, box.x0))
         ]
         binding.shapes.feature_defaults = {"object_id": box.object_id}

@@ -1,7 +1,8 @@
 """What the widgets may use of the tracker: its state, its events and a small public API.
 
 Widgets connect to the :class:`~._state.TrackerState`'s events and call the methods of
-:class:`TrackerApi` (and :class:`CellsApi` for the "All cells" part); they use no
+:class:`TrackerApi` (and :class:`CellsApi` for the "All cells" part, :class:`ReviewApi`
+for the review queue); they use no
 underscored member of another module.
 """
 
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..core.review import ReviewItem
     from ._objects import ObjectRegistry
+    from ._review import ReviewView
     from ._settings import TrackerSettings
     from ._state import TrackerEvents, TrackerState
 
@@ -30,11 +33,23 @@ class CellsApi(Protocol):
     def export_geff(self, path: Path) -> Path: ...
 
 
+class ReviewApi(Protocol):
+    view: ReviewView
+
+    def find(self) -> ReviewView: ...
+    def refresh(self) -> ReviewView | None: ...
+    def step(self, direction: int = 1) -> ReviewItem | None: ...
+    def go_to(self, item: ReviewItem) -> ReviewItem: ...
+    def accept(self, item: ReviewItem | None = None) -> None: ...
+    def reopen(self, item: ReviewItem) -> None: ...
+
+
 class TrackerApi(Protocol):
     state: TrackerState
     events: TrackerEvents
     objects: ObjectRegistry
     cells: CellsApi
+    review: ReviewApi
 
     @property
     def settings(self) -> TrackerSettings: ...
@@ -42,6 +57,10 @@ class TrackerApi(Protocol):
     def image_layer(self): ...
     @property
     def labels_layer(self): ...
+    @property
+    def points_layer(self): ...
+    @property
+    def shapes_layer(self): ...
     @property
     def frame_axis(self) -> int | None: ...
     @property

@@ -16,6 +16,8 @@
 * **Results are written** by a :class:`RunWriter`: one undo step per run, the one overlap
   rule, progress, quality flags; every step is recorded for ``napari-sam2 track`` to replay.
 * **Populations** are seeded, tracked and corrected through :class:`PopulationActions`.
+* **The review queue** (:class:`ReviewQueue`) ranks the labels' likely mistakes and walks
+  the user through them.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ..core.errors import Sam2Error, Sam2InputError
 from ..core.models import ModelLoader
 from . import _actions
 from ._layer_source import world_axis
-from ._layers import LayerBinding
+from ._layers import LayerBinding, canvas_clicks
 from ._lineage_edits import LineageEditor
 from ._messages import Inbox, TaskEnded, TaskStarted
 from ._notify import guard, notify
@@ -37,6 +39,7 @@ from ._population import PopulationView
 from ._population_actions import PopulationActions
 from ._prompt_sync import PromptSync
 from ._replies import RUN_KINDS, WorkerReplies
+from ._review import ReviewQueue
 from ._run_writer import RunWriter
 from ._serial_worker import SerialWorker, Task
 from ._session_owner import PropagateRequest, SessionOwner
@@ -50,6 +53,9 @@ class TrackerController:
         self.viewer = viewer
         self.state = TrackerState()
         self.events, self.objects = self.state.events, self.state.objects
+        self._on_click = canvas_clicks(
+            lambda coords, positive: guard(lambda: self.add_click(coords, positive=positive))
+        )
         self.binding = LayerBinding(
             viewer, self._on_prompts_changed, undo=self.undo, redo=self.redo, on_click=self._on_click
         )
@@ -66,6 +72,9 @@ class TrackerController:
         )  # fmt: skip
         self._inbox = Inbox(replies.table())
         self.cells = PopulationActions(self)
+        self.review = ReviewQueue(
+            self.binding, self.state, go_to_frame=self.go_to_frame, select_object=self.select_object
+        )
         self._watched = None  # the Labels layer whose undo the lineage and history follow
         self._said: list[str] = []  # what removing layers stopped, said once they are recreated
         self._gone = {"image": False, "labels": False}
@@ -239,7 +248,7 @@ class TrackerController:
         if (spec, device) == self.state.settings.model_key():
             return
         self._refuse_during_run("changing the model or device")
-        self.state.change_settings(model_spec=spec, device=device)
+        self.state.change_settings(model=spec, device=device)
         self.state.loaded = None
         self.events.status.emit("model not loaded: loads on the first click, or now")
         self._new_session()
@@ -323,34 +332,6 @@ class TrackerController:
         self.binding.points.add(np.asarray(data_coords, dtype=float)[None])
         return True
 
-    def _on_click(self, layer, event):
-        """Mouse callback of the prompts layer: a press and release without a drag adds a
-        point (Shift: negative); a drag pans as usual."""
-        if event.button != 1 or layer.mode != "pan_zoom":
-            return
-        yield
-        dragged = False
-        while event.type == "mouse_move":
-            dragged = True
-            yield
-        if not dragged:
-            coords = layer.world_to_data(event.position)
-            guard(lambda: self.add_click(coords, positive="Shift" not in event.modifiers))
-
-    def _claim_orphans(self) -> None:
-        """Prompts drawn with no object (a box in a layer made a moment ago) belong to the
-        selected object, or to a new one."""
-        for layer in (self.binding.points, self.binding.shapes):
-            if layer is None or not len(layer.data) or "object_id" not in layer.features:
-                continue
-            ids = np.asarray(layer.features["object_id"])
-            orphans = ids <= 0
-            if orphans.any():
-                obj = self.objects.selected or self.add_object()
-                with layer.events.data.blocker():
-                    layer.features.loc[orphans, "object_id"] = obj
-                layer.feature_defaults = {**layer.feature_defaults.iloc[0].to_dict(), "object_id": obj}
-
     def use_painted_slice(self) -> None:
         """The selected object's pixels on the current frame become its mask prompt."""
         frame, obj = self.binding.current_frame(), self.objects.selected
@@ -369,7 +350,7 @@ class TrackerController:
             return  # a prompt layer deleted a moment ago: its prompts are not gone, it comes back
         if getattr(event, "action", None) in ("adding", "removing", "changing"):
             return  # napari announces a change before making it
-        self._claim_orphans()
+        binding.claim_orphans(lambda: self.objects.selected or self.add_object())
         binding.colour_points(self.colour)
         groups = binding.prompt_groups()
         changed = self.prompts.changed(groups)

@@ -74,7 +74,7 @@ def file_axes(layer) -> FileAxes:
 @functools.lru_cache(maxsize=32)
 def _read_file_axes(path: str, _mtime: int, _size: int):
     from ..core.errors import Sam2Error
-    from ..core.io import read_image
+    from ..core.images import read_image
 
     try:
         image = read_image(path)

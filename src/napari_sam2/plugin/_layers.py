@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..core.errors import Sam2InputError
-from ..core.pipeline import Groups
+from ..core.prompts import Groups
 from . import _names
 from ._layer_source import (
     data_position,
@@ -30,7 +30,7 @@ from ._layer_source import (
     layer_data,
     source_from_layer,
 )
-from ._prompts import add_box_groups, point_groups
+from ._prompts import add_box_groups, frame_of, point_groups
 from ._state import image_id
 
 MARKER = "napari_sam2_tracks"  # metadata key: the id of the image the layer belongs to
@@ -52,6 +52,24 @@ def bright_label_colours():
     from napari.utils.colormaps.standardize_color import transform_color
 
     return CyclicLabelColormap(colors=np.vstack([[0.0, 0.0, 0.0, 0.0], transform_color(list(LABEL_COLOURS))]))
+
+
+def canvas_clicks(on_click: Callable):
+    """A mouse callback for the prompts layer: a press and release without a drag calls
+    ``on_click(data_coords, positive)`` (Shift: negative); a drag pans as usual."""
+
+    def callback(layer, event):
+        if event.button != 1 or layer.mode != "pan_zoom":
+            return
+        yield
+        dragged = False
+        while event.type == "mouse_move":
+            dragged = True
+            yield
+        if not dragged:
+            on_click(layer.world_to_data(event.position), "Shift" not in event.modifiers)
+
+    return callback
 
 
 class LayerBinding:
@@ -110,9 +128,7 @@ class LayerBinding:
         return held_indices(self.image, self.viewer, self.frame_axis)
 
     def current_frame(self) -> int:
-        if self.frame_axis is None:
-            return 0
-        return int(round(float(data_position(self.image, self.viewer)[self.frame_axis])))
+        return frame_of(data_position(self.image, self.viewer), self.frame_axis) if self.image is not None else 0
 
     def plane_index(self, frame: int, held: dict[int, int] | None = None) -> tuple:
         """Index of the 2-D label plane of ``frame`` at ``held`` (default: the current) indices."""
@@ -128,7 +144,7 @@ class LayerBinding:
         """A click outside the image or region is refused before it becomes a point."""
         source = self.source(roi)
         if self.frame_axis is not None:
-            frame, n = int(round(float(coords[self.frame_axis]))), len(source)
+            frame, n = frame_of(coords, self.frame_axis), len(source)
             if not 0 <= frame < n:
                 raise Sam2InputError(f"The click is on frame {frame}, outside the stack (frames 0 to {n - 1}).")
         source.to_roi_xy(float(coords[-2]), float(coords[-1]), "The click")
@@ -150,6 +166,19 @@ class LayerBinding:
                 with layer.events.data.blocker():
                     layer.selected_data = set(np.flatnonzero(np.asarray(layer.features["object_id"]) == obj).tolist())
                     layer.remove_selected()
+
+    def claim_orphans(self, owner: Callable[[], int]) -> None:
+        """Prompts drawn with no object (a box in a layer made a moment ago) belong to
+        ``owner()``: the selected object, or a new one."""
+        for layer in (self.points, self.shapes):
+            if layer is None or not len(layer.data) or "object_id" not in layer.features:
+                continue
+            orphans = np.asarray(layer.features["object_id"]) <= 0
+            if orphans.any():
+                obj = owner()
+                with layer.events.data.blocker():
+                    layer.features.loc[orphans, "object_id"] = obj
+                layer.feature_defaults = {**layer.feature_defaults.iloc[0].to_dict(), "object_id": obj}
 
     def colour_points(self, colour: Callable) -> None:
         """Points take their object's label colour; negative ones get a red border."""

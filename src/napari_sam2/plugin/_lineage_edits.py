@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.errors import Sam2InputError
 from ..core.lineage import Lineage, Relabel
-from ..core.session import Point
+from ..core.prompts import Point
 from ._run_history import RunHistory
 
 DIVIDE, JOIN = "divide", "join"

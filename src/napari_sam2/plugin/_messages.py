@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..core.pipeline import RunRecord
+    from ..core.provenance import RunRecord
     from ..core.session import FrameResult
 
 

@@ -126,16 +126,13 @@ class PopulationView:
 
     def request(self, source, *, redetect_every: int, redetect_frames=(), divisions: bool):
         """The worker's population task for the previewed seeds."""
-        from ..core.population import PopulationOptions
+        from ..core.population import PopulationOptions, check_redetect_frames
         from ._session_owner import PopulationRequest
 
         self.check_image()
         if self.seeds is None:
             raise Sam2InputError("Preview the seeds first: they are the cells that will be tracked.")
-        n = len(source)
-        outside = [f for f in redetect_frames if not self.seed_frame < f < n]
-        if outside:
-            raise Sam2InputError(f"Frame {outside[0]} is not after the seed frame {self.seed_frame} and in the stack.")
+        check_redetect_frames(redetect_frames, self.seed_frame, len(source))
         options = PopulationOptions(
             redetect_every=redetect_every, redetect_frames=tuple(redetect_frames), divisions=divisions
         )

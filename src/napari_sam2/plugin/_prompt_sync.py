@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.pipeline import Groups
-from ..core.session import Point, PromptGroup
-from ._prompts import box_of, keep_only
+from ..core.prompts import Groups, Point, PromptGroup
+from ._prompts import box_of, frame_of, keep_only, on_held
 
 EMPTY = PromptGroup().key()
 
@@ -55,8 +54,7 @@ class PromptSync:
         obj, frame = key
 
         def here(coords, o) -> bool:
-            on_frame = frame_axis is None or int(round(float(coords[frame_axis]))) == frame
-            return int(o) == obj and on_frame and all(int(round(float(coords[a]))) == i for a, i in held.items())
+            return int(o) == obj and frame_of(coords, frame_axis) == frame and on_held(coords, held)
 
         if points_layer is not None and len(points_layer.data):
             features = points_layer.features

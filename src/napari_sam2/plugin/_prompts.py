@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.io import PointRow
-from ..core.pipeline import Groups
-from ..core.session import Point, PromptGroup
+from ..core.prompt_files import PointRow
+from ..core.prompts import Groups, Point, PromptGroup
 
 
-def _on_held(coords: np.ndarray, held: dict[int, int]) -> bool:
+def on_held(coords, held: dict[int, int]) -> bool:
+    """Layer coordinates ``coords`` lie at the held indices (the slice tracked now)."""
     return all(int(round(float(coords[a]))) == i for a, i in held.items())
 
 
-def _frame(coords, frame_axis: int | None) -> int:
+def frame_of(coords, frame_axis: int | None) -> int:
+    """The frame of layer coordinates ``coords`` (a 2-D image is frame 0)."""
     return 0 if frame_axis is None else int(round(float(coords[frame_axis])))
 
 
@@ -31,9 +32,9 @@ def point_groups(points_layer, frame_axis: int | None, held: dict[int, int]) -> 
         return groups
     features = points_layer.features
     for coords, obj, positive in zip(points_layer.data, features["object_id"], features["positive"]):
-        if not _on_held(coords, held):
+        if not on_held(coords, held):
             continue
-        group = groups.setdefault((int(obj), _frame(coords, frame_axis)), PromptGroup())
+        group = groups.setdefault((int(obj), frame_of(coords, frame_axis)), PromptGroup())
         group.points.append(Point(float(coords[-2]), float(coords[-1]), bool(positive)))
     return groups
 
@@ -44,9 +45,9 @@ def add_box_groups(groups: Groups, shapes_layer, frame_axis: int | None, held: d
         return groups
     ids = shapes_layer.features["object_id"] if "object_id" in shapes_layer.features else [1] * len(shapes_layer.data)
     for corners, obj, kind in zip(shapes_layer.data, ids, shapes_layer.shape_type):
-        if kind != "rectangle" or not _on_held(corners[0], held):
+        if kind != "rectangle" or not on_held(corners[0], held):
             continue
-        group = groups.setdefault((int(obj), _frame(corners[0], frame_axis)), PromptGroup())
+        group = groups.setdefault((int(obj), frame_of(corners[0], frame_axis)), PromptGroup())
         group.box = box_of(corners)
     return groups
 

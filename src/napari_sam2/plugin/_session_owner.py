@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import Sam2InputError
-from ..core.pipeline import Groups, RunRecord, track_options
-from ..core.session import PromptGroup, TrackingSession
+from ..core.prompts import Groups, PromptGroup
+from ..core.provenance import RunRecord, track_options
+from ..core.session import TrackingSession
 from ._messages import (
     Encoded,
     FrameTracked,
@@ -85,8 +86,8 @@ class SessionOwner:
         if self._loaded is None or self._loaded_key != settings.model_key():
             from napari.utils import progress
 
-            yield Status(f"Loading {settings.model_spec} …")
-            self._loaded = self._loader.load(settings.model_spec, device=settings.device, tqdm_class=progress)
+            yield Status(f"Loading {settings.model} …")
+            self._loaded = self._loader.load(settings.model, device=settings.device, tqdm_class=progress)
             self._loaded_key = settings.model_key()
             self._close_session()
             yield ModelLoaded(self._loaded)
@@ -109,7 +110,7 @@ class SessionOwner:
             self._close_session()
             self._session = TrackingSession(self._loaded, source, **settings.as_session_arguments())
             self._session_key = key
-            options = track_options(source, model=settings.model_spec, fill_hole_area=self._session.fill_hole_area)
+            options = track_options(source, model=settings.model, fill_hole_area=self._session.fill_hole_area)
             yield SessionOpened(RunRecord.of(self._session), options)
 
     def _close_session(self) -> None:
@@ -282,11 +283,9 @@ class SessionOwner:
         """SAM 2's re-detection needs the session, which only this thread has."""
         if detect != SAM_SEEDS:
             return detect
-        from ..core.everything import segment_everything
-        from ..core.seeders import label_detector
+        from ..core.everything import everything_detector
 
-        session = self._session
-        return label_detector(lambda frame: segment_everything(session, frame), session.source.full_frame_shape)
+        return everything_detector(self._session)
 
     def lineage_task(self, rows: list[dict]) -> Iterator:
         """The main thread's lineage changed (a correction, undo, redo): the session's

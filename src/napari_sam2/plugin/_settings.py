@@ -1,8 +1,11 @@
 """The tracker's settings as one immutable value, and what a session is keyed on.
 
-The main thread replaces the value (``dataclasses.replace``) when the user changes a
-setting; every task takes the value current when it was submitted, so the worker never
-reads a setting that changes under it.
+:class:`TrackerSettings` is the command line's own settings type
+(:class:`~napari_sam2.settings.StackSettings`: the model, device, hole filling...) with what
+only the plugin has (encoding ahead, the disk cache, a session generation). The main thread
+replaces the value (``dataclasses.replace``) when the user changes a setting; every task
+takes the value current when it was submitted, so the worker never reads a setting that
+changes under it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.models import DEFAULT_MODEL
+from ..settings import StackSettings
 
 #: Where the cells of a population come from, besides a Labels layer (the CLI's --seeds names).
 THRESHOLD_SEEDS, SAM_SEEDS = "threshold", "sam"
@@ -30,11 +33,9 @@ def feature_cache_mb() -> float:
 
 
 @dataclass(frozen=True)
-class TrackerSettings:
+class TrackerSettings(StackSettings):
     """What the user chose in the model box, and how frames are cached."""
 
-    model_spec: str = DEFAULT_MODEL
-    device: str = "auto"
     encode_ahead: bool = True
     disk_cache: bool = False
     generation: int = 0  # raised to ask for a new session (a new image, region or cache)
@@ -42,10 +43,10 @@ class TrackerSettings:
     def session_key(self, source) -> tuple:
         """Everything a session depends on: a different key needs a new session."""
         described = repr(source.describe())
-        return (id(source.data), described, self.model_spec, self.device, self.disk_cache, self.generation)
+        return (id(source.data), described, self.model, self.device, self.disk_cache, self.generation)
 
     def model_key(self) -> tuple[str, str]:
-        return (self.model_spec, self.device)
+        return (self.model, self.device)
 
     def as_session_arguments(self) -> dict[str, Any]:
         """Keyword arguments of :class:`~napari_sam2.core.session.TrackingSession`."""
@@ -54,4 +55,4 @@ class TrackerSettings:
             from ..core.diskcache import default_root
 
             disk = default_root()
-        return {"feature_cache_mb": feature_cache_mb(), "disk_cache": disk}
+        return {"feature_cache_mb": feature_cache_mb(), "disk_cache": disk, "fill_hole_area": self.fill_hole_area}

@@ -6,7 +6,8 @@
   widgets draw from the state and never keep their own copy.
 * A :class:`Workspace` is what the tracker knows about one image's labels: object names,
   scores and quality flags, the runs still in the layer's undo history, the lineage and its
-  versions, the session history that ``napari-sam2 track`` replays, and the settings used.
+  versions, the review's marks (items accepted as fine), the session history that
+  ``napari-sam2 track`` replays, and the settings used.
   It lives in the Labels layer's metadata, so it belongs to that layer: choosing another
   image switches workspaces (one image's objects never write into another's labels), and a
   reopened tracker, or a result opened from disk, finds its work where it left it.
@@ -47,6 +48,7 @@ class TrackerEvents(SignalGroup):
     settings = Signal(object)  # the TrackerSettings, after any change
     region = Signal(object)  # the region of interest (y0, x0, y1, x1), or None
     done = Signal(str)  # a confirmation: what was saved or exported, and where
+    review = Signal(object)  # a _review.ReviewView: the queue, what is reviewed, the item shown
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Workspace:
     versions: list = field(default_factory=list)  # (undo item, lineage rows), oldest first
     present: list[bool] = field(default_factory=list)  # whether each version's item was in the history
     settings: TrackerSettings | None = None  # what was chosen when this image was last tracked
+    reviewed: dict[str, str] = field(default_factory=dict)  # review item key -> "accepted" (saved)
 
     @property
     def scores(self) -> dict[int, dict[int, float]]:

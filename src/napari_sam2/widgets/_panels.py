@@ -207,11 +207,11 @@ class ModelPanel(QGroupBox):
         """Draw the tracker's settings (after a change, or a refused one)."""
         for box in (self.model_combo, self.device_combo, self.ahead_box, self.disk_box):
             box.blockSignals(True)
-        index = self.model_combo.findData(settings.model_spec)
+        index = self.model_combo.findData(settings.model)
         if index >= 0:
             self.model_combo.setCurrentIndex(index)
         else:
-            self.model_combo.setEditText(settings.model_spec)
+            self.model_combo.setEditText(settings.model)
         self.device_combo.setCurrentText(settings.device)
         self.ahead_box.setChecked(settings.encode_ahead)
         self.disk_box.setChecked(settings.disk_cache)

@@ -14,6 +14,7 @@ from qtpy.QtWidgets import QFrame, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 from ..plugin import TrackerController
 from ._panels import ImagePanel, ModelPanel, ObjectsPanel, wrapped
 from ._population_panel import PopulationPanel
+from ._review_panel import ReviewPanel
 from ._run_panel import FilesRow, RunPanel
 
 
@@ -30,10 +31,12 @@ class TrackerWidget(QScrollArea):
         self.objects_panel = ObjectsPanel(controller)
         self.run_panel = RunPanel(napari_viewer, controller)
         self.population_panel = PopulationPanel(napari_viewer, controller)
+        self.review_panel = ReviewPanel(napari_viewer, controller)
         self.status = wrapped("")
         self.tabs = QTabWidget()
         self.tabs.addTab(_stacked(self.objects_panel, self.run_panel), "Objects")
         self.tabs.addTab(_stacked(self.population_panel), "All cells")
+        self.tabs.addTab(_stacked(self.review_panel), "Review")
         self.tabs.addTab(_stacked(self.model_panel), "Model")
         body = _stacked(self.image_panel, self.tabs, FilesRow(controller), self.status)
         self.setWidget(body)
@@ -61,6 +64,9 @@ class TrackerWidget(QScrollArea):
             (events.image, self.population_panel.reset),
             (events.region, self.image_panel.show_region),
             (events.done, self._show_status),
+            (events.review, self.review_panel.show_view),
+            (events.image, self.review_panel.watch_labels),
+            (events.busy, self.review_panel.watch_labels),
             (napari_viewer.layers.events.inserted, self._on_layers_changed),
             (napari_viewer.layers.events.removed, self._on_layers_changed),
         ]
@@ -69,7 +75,9 @@ class TrackerWidget(QScrollArea):
         self._named = []  # layers whose renaming redraws the choices
         # Qt may delete this widget without closing it (napari quitting): stop the tracker
         # then too, with no reference to the widget (its labels are gone by then).
-        self.destroyed.connect(_closer(controller, self._connections, self._named, self._redraw))
+        self.destroyed.connect(
+            _closer(controller, self._connections, self._named, self._redraw, self.review_panel.links)
+        )
         self._redraw()
         self.model_panel.apply()
 
@@ -128,7 +136,8 @@ class TrackerWidget(QScrollArea):
         if self._closed:
             return
         self._closed = True
-        _closer(self.controller, self._connections, self._named, self._redraw)()
+        self.review_panel.stop()
+        _closer(self.controller, self._connections, self._named, self._redraw, self.review_panel.links)()
 
 
 def _stacked(*widgets) -> QWidget:
@@ -141,10 +150,11 @@ def _stacked(*widgets) -> QWidget:
     return box
 
 
-def _closer(controller, connections, named, on_name):
+def _closer(controller, connections, named, on_name, links):
     """Disconnect everything and close the tracker; safe to call twice."""
 
     def close(*_):
+        links.close()
         if controller.closed:
             return
         for signal, slot in connections:

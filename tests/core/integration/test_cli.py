@@ -11,7 +11,7 @@ import pytest
 import tifffile
 
 from napari_sam2.cli import main
-from napari_sam2.core import io
+from napari_sam2.core import prompt_files
 from napari_sam2.core.session import TrackingSession
 from tests.helpers import assert_meaningful, moving_blob_stack
 
@@ -161,7 +161,7 @@ def test_napari_points_csv_boxes_roi_and_contrast(reduced_model_dir, tmp_path):
 def test_hyperstack_along_z_at_a_held_time(reduced_model_dir, tmp_path):
     tzyx = np.stack([moving_blob_stack(4, seed=s) for s in range(3)])  # T=3, Z=4
     tifffile.imwrite(tmp_path / "h.tif", tzyx, imagej=True, metadata={"axes": "TZYX"})
-    io.write_point_prompts(tmp_path / "p.csv", [io.PointRow(1, 1, 40, 40, True)])
+    prompt_files.write_point_prompts(tmp_path / "p.csv", [prompt_files.PointRow(1, 1, 40, 40, True)])
     out = tmp_path / "l.tif"
     assert _track(reduced_model_dir, tmp_path / "h.tif", tmp_path / "p.csv", out, "--axis", "1", "--hold", "0=2") == 0
     labels = tifffile.imread(out)

@@ -14,7 +14,7 @@ import pytest
 import tifffile
 
 from napari_sam2.cli import main
-from napari_sam2.core import io
+from napari_sam2.core import outputs, prompt_files
 from napari_sam2.core.models import ModelLoader
 from napari_sam2.core.session import TrackingSession
 from tests.helpers import moving_blob_stack
@@ -136,7 +136,7 @@ def test_a_corrupt_slice_mid_run_is_one_line_and_keeps_the_finished_frames(reduc
     (tmp_path / "z.tif").write_bytes(raw)
     with pytest.raises(Exception, match="(?i)invalid|bad|error"):  # zlib's, or imagecodecs' if installed
         tifffile.imread(tmp_path / "z.tif", key=4)
-    io.write_point_prompts(tmp_path / "p.csv", [io.PointRow(1, 1, 40, 40, True)])
+    prompt_files.write_point_prompts(tmp_path / "p.csv", [prompt_files.PointRow(1, 1, 40, 40, True)])
     out = tmp_path / "l.tif"
     code, err = _run(
         capfd, tmp_path / "z.tif", "--prompts", tmp_path / "p.csv", "--out", out, "--model", reduced_model_dir,
@@ -144,7 +144,7 @@ def test_a_corrupt_slice_mid_run_is_one_line_and_keeps_the_finished_frames(reduc
     )  # fmt: skip
     assert code == 1 and len(err) == 1, err
     assert "Cannot read frame 4 of" in err[0] and "z.tif" in err[0] and "damaged" in err[0]
-    sidecar = io.read_sidecar(out)
+    sidecar = outputs.read_sidecar(out)
     assert sidecar["complete"] is False and sidecar["frames_done"] == [1, 2, 3]
     assert (tifffile.imread(out)[1:4] > 0).any()
 

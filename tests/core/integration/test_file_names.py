@@ -12,7 +12,7 @@ import tifffile
 
 from napari_sam2.batch.manifest import expand_stacks, read_stacks
 from napari_sam2.cli import main
-from napari_sam2.core import io
+from napari_sam2.core import outputs
 
 STALE = "0123456789ab"  # the token of a killed run's partial
 
@@ -53,7 +53,7 @@ def test_a_killed_runs_partial_beside_a_bracketed_name_is_removed_and_a_question
     finally:
         busy.discard()
     assert tifffile.imread(tmp_path / "A?.tif").shape == (4, 160, 224)
-    assert io.read_sidecar(tmp_path / "A?.tif")["complete"] is True
+    assert outputs.read_sidecar(tmp_path / "A?.tif")["complete"] is True
     capfd.readouterr()
 
 
@@ -65,7 +65,7 @@ def test_track_reads_and_writes_names_with_brackets_wildcards_spaces_and_accents
     code = main(["track", str(stack), "--prompts", str(prompts), "--out", str(out),
                  "--model", str(reduced_model_dir), "--quiet"])  # fmt: skip
     assert code == 0 and tifffile.imread(out).any()
-    assert io.read_sidecar(out)["settings"]["prompts_file"] == str(prompts)
+    assert outputs.read_sidecar(out)["settings"]["prompts_file"] == str(prompts)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [stack.name, prompts.name, out.name, out.with_suffix(".json").name]
     )

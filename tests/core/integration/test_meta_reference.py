@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_sam2.core.upstream import Fixes
 from tests.helpers import assert_meaningful, moving_blob_stack
 from tests.meta_reference import GpuHoleFilling, iou, jpeg_video, masks_of, meta_predictor, meta_state
 
@@ -25,10 +26,10 @@ FLOOR = 0.99
 #: Engine switches that turn one fix off (the defaults turn every fix on).
 FIXES = {
     "holes": {"fill_hole_area": 0},
-    "memory from the stored mask": {"memory_from_stored_mask": False},
-    "previous mask": {"refine_with_previous_mask": False},
-    "prompted frames tracked": {"prompted_frames_count_as_tracked": False},
-    "corrections kept": {"fix_corrections": False},
+    "memory from the stored mask": {"fixes": Fixes(memory_from_stored_mask=False)},
+    "previous mask": {"fixes": Fixes(previous_mask=False)},
+    "prompted frames tracked": {"fixes": Fixes(prompted_frames_tracked=False)},
+    "corrections kept": {"fixes": Fixes(corrections_kept=False)},
 }
 
 
@@ -77,7 +78,7 @@ class Both:
     def click(self, obj, frame, y, x, positive=True):
         import torch
 
-        from napari_sam2.core.session import Point
+        from napari_sam2.core.prompts import Point
 
         ours = self.session.add_points(obj, frame, [Point(y, x, positive)])
         with torch.inference_mode():

@@ -113,7 +113,7 @@ def test_a_division_marked_by_hand_tracks_two_daughters_from_their_clicks(reduce
     """The napari correction, in the core: a finished run's lineage is continued by a new
     tracker; the mother ends before the frame, each daughter starts from one click there."""
     from napari_sam2.core.population import with_erased
-    from napari_sam2.core.session import Point
+    from napari_sam2.core.prompts import Point
 
     stack, _ = make_timelapse(6)
     seeds = threshold_seeds(stack[0])

@@ -9,7 +9,9 @@ import torch
 from napari_sam2.core.errors import Sam2InputError
 from napari_sam2.core.frames import FrameSource
 from napari_sam2.core.labels import merge_masks_into_labels
-from napari_sam2.core.session import Point, TrackingSession
+from napari_sam2.core.prompts import Point
+from napari_sam2.core.session import TrackingSession
+from napari_sam2.core.upstream import Fixes
 from tests.helpers import CountingArray, assert_differs, assert_meaningful, moving_blob_stack
 
 CLICK = (40, 35)  # (y, x) inside the disc on frame 0
@@ -69,7 +71,7 @@ def test_adding_a_prompt_returns_that_frame_at_once(reduced_model):
 
 def _correction_survives(model, fix: bool) -> tuple[np.ndarray, np.ndarray]:
     stack = moving_blob_stack(10)
-    session, _ = _track(model, stack, [(1, 0, *CLICK)], fix_corrections=fix)
+    session, _ = _track(model, stack, [(1, 0, *CLICK)], fixes=Fixes(corrections_kept=fix))
     corrected = session.add_points(1, 6, [Point(45, 60, positive=False), Point(10, 10, positive=True)]).masks[0]
     again = {r.frame: r for r in session.propagate("forward")}
     return corrected, again[6].masks[0]
@@ -255,7 +257,7 @@ def test_new_prompts_on_the_only_prompted_frame_after_propagation_start_the_obje
 
 def _run_with_correction(model, slim: bool, **kwargs):
     stack = moving_blob_stack(14)
-    session = TrackingSession(model, FrameSource(stack), slim_state=slim, **kwargs)
+    session = TrackingSession(model, FrameSource(stack), fixes=Fixes(shared_position_encoding=slim), **kwargs)
     session.add_points(1, 3, [CLICK])
     session.add_points(2, 3, [(75, 120)])
     first = {r.frame: r.masks.copy() for r in session.propagate("both")}

@@ -11,7 +11,7 @@ FORBIDDEN = ("napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui
 def test_core_imports_no_gui_library():
     code = (
         "import sys\n"
-        "import napari_sam2.core, napari_sam2.core.session, napari_sam2.core.io, napari_sam2.core.pipeline\n"
+        "import napari_sam2.core, napari_sam2.core.session, napari_sam2.core.images, napari_sam2.core.provenance\n"
         "import napari_sam2.core.sample, napari_sam2.cli\n"
         f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]\n"
         "print(bad); sys.exit(1 if bad else 0)\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from napari_sam2.core.state import SpillingOutputs, SpillStore
+from napari_sam2.core.spill import SpillingOutputs, SpillStore
 
 
 def _entry(seed: int) -> dict:

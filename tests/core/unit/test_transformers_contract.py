@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 
-from napari_sam2.core.session import PRIVATE_CONTRACT
+from napari_sam2.core.upstream import PRIVATE_CONTRACT
 
 
 def test_session_attributes_exist():
@@ -74,7 +74,7 @@ def test_a_release_that_changed_the_contract_stops_with_one_line_naming_the_rang
     import pytest
 
     from napari_sam2.core.errors import Sam2SetupError
-    from napari_sam2.core.session import TESTED_TRANSFORMERS, check_transformers_contract
+    from napari_sam2.core.upstream import TESTED_TRANSFORMERS, check_transformers_contract
 
     class ChangedSession:  # what a future release might look like
         def __init__(self, video, video_height, video_width):
@@ -91,7 +91,7 @@ def test_the_tested_range_is_the_one_pip_enforces():
     tomllib = pytest.importorskip("tomllib")
     from pathlib import Path
 
-    from napari_sam2.core.session import TESTED_TRANSFORMERS
+    from napari_sam2.core.upstream import TESTED_TRANSFORMERS
 
     pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
     assert TESTED_TRANSFORMERS in pyproject["project"]["dependencies"]
@@ -103,7 +103,7 @@ def test_shadowed_methods_take_the_keywords_the_wrappers_read():
     import importlib
     import re
 
-    from napari_sam2.core.session import PRIVATE_METHODS, PRIVATE_MODULES
+    from napari_sam2.core.upstream import PRIVATE_METHODS, PRIVATE_MODULES
 
     for module_name in PRIVATE_MODULES.values():
         module = importlib.import_module(module_name)
@@ -123,7 +123,7 @@ def test_shadowed_methods_take_the_keywords_the_wrappers_read():
 def test_private_module_paths_hold_the_session_classes():
     import importlib
 
-    from napari_sam2.core.session import PRIVATE_MODULES
+    from napari_sam2.core.upstream import PRIVATE_MODULES
 
     for name, module_name in PRIVATE_MODULES.items():
         assert inspect.isclass(getattr(importlib.import_module(module_name), name)), module_name

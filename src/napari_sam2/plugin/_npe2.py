@@ -1,4 +1,4 @@
-"""napari writer (labels -> TIFF + JSON) and reader (prompt CSV -> Points layer)."""
+"""The npe2 contributions: the writer (labels -> TIFF + JSON) and the readers (napari-sam2 files)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core import io
+from ..core import outputs, prompt_files
 from ..core.labels import saved_label_dtype
-
-_AXES = {2: "YX", 3: "TYX", 4: "TZYX", 5: "TZCYX"}
+from ..core.outputs import labels_axes
 
 
 def write_labels_tiff(
@@ -32,11 +31,12 @@ def write_labels_tiff(
     path = Path(path)
     if path.suffix.lower() not in (".tif", ".tiff"):
         path = path.with_suffix(".tif")
-    io.check_outputs(path, inputs=inputs, overwrite=True)  # napari's dialog already asked
+    outputs.check_outputs(path, inputs=inputs, overwrite=True)  # napari's dialog already asked
     data = np.asarray(data)
     dtype = saved_label_dtype(data)
-    axes = axes if axes is not None and len(axes) == data.ndim else _AXES.get(data.ndim, "Q" * (data.ndim - 2) + "YX")
-    writer = io.LabelsTiffWriter(
+    if axes is None or len(axes) != data.ndim:
+        axes = labels_axes(data.ndim) or "Q" * (data.ndim - 2) + "YX"
+    writer = outputs.LabelsTiffWriter(
         path,
         shape=data.shape,
         dtype=dtype,
@@ -51,7 +51,7 @@ def write_labels_tiff(
     except BaseException:
         writer.discard()
         raise
-    return [str(path), str(io.sidecar_path(path))]
+    return [str(path), str(outputs.sidecar_path(path))]
 
 
 def _scale_by_letter(axes: str, scale) -> dict[str, float]:
@@ -81,7 +81,7 @@ def get_prompts_reader(path: str | list[str]):
 
 
 def _read_prompts(path: str):
-    rows = io.read_point_prompts(path)
+    rows = prompt_files.read_point_prompts(path)
     data = np.array([[r.frame, r.y, r.x] for r in rows], dtype=float)
     features = {"object_id": [r.object_id for r in rows], "positive": [r.positive for r in rows]}
     return [(data, {"name": Path(path).stem, "features": features, "size": 8}, "points")]

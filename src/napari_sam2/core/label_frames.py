@@ -1,0 +1,58 @@
+"""A label TIFF read one frame at a time: the exports and the review never hold a stack whole.
+
+``tifffile.memmap`` maps the file, and every page the exports touch then counts in the
+process's resident memory until it ends (a 400 MiB stack read once shows as 400 MiB more).
+:class:`LabelFrames` reads the pages of one frame each time it is indexed and keeps
+nothing, so the memory of an export is one frame whatever the stack's length.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+
+class LabelFrames:
+    """``frames[t]`` reads frame ``t`` of a label TIFF's first series; ``shape``, ``dtype``, ``len``.
+
+    Use as a context manager, or call :meth:`close`. Frames are the first axis; the planes
+    of a frame (Z, ...) are its consecutive pages.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import tifffile
+
+        self._tif = tifffile.TiffFile(path)
+        series = self._tif.series[0]
+        self.shape: tuple[int, ...] = tuple(series.shape)
+        self.dtype = np.dtype(series.dtype)
+        self.ndim = len(self.shape)
+        self.axes: str = series.axes
+        self._pages = series.pages
+        self._per_frame = math.prod(self.shape[1:-2]) if self.ndim > 2 else 1
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, frame) -> np.ndarray:
+        if not isinstance(frame, (int, np.integer)):
+            raise TypeError("LabelFrames is indexed by one frame number")
+        frame = int(frame) + (len(self) if frame < 0 else 0)
+        if not 0 <= frame < len(self):
+            raise IndexError(f"frame {frame} of {len(self)}")
+        if self.ndim == 2:
+            return self._pages[0].asarray()[frame]
+        first = frame * self._per_frame
+        planes = [self._pages[i].asarray() for i in range(first, first + self._per_frame)]
+        return np.stack(planes).reshape(self.shape[1:]) if self._per_frame > 1 else planes[0]
+
+    def close(self) -> None:
+        self._tif.close()
+
+    def __enter__(self) -> LabelFrames:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

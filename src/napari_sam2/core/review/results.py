@@ -1,0 +1,189 @@
+"""A result opened for the review, and the ``review.csv`` written from the queue.
+
+* **Our label TIFF.** Its frames are read one at a time; the sidecar beside it gives the
+  run's object scores and lineage. Without a sidecar, or with one from another run, the
+  labels are reviewed alone and :attr:`ReviewSource.note` says why.
+* **A Cell Tracking Challenge folder** (``maskNNN.tif`` + ``res_track.txt``): the masks and
+  the parents of ``res_track.txt``.
+
+Everything a user can get wrong (a missing file, a broken line, a mask of another size) is
+a :class:`~napari_sam2.core.errors.Sam2InputError` with one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import Sam2InputError
+from .ranking import ReviewItem
+
+COLUMNS = ("rank", "kind", "cell", "frame", "last_frame", "score", "reason")
+_MASK = re.compile(r"^mask(\d+)\.tif{1,2}$")
+
+
+@dataclass
+class ReviewSource:
+    """Label frames (indexable, ``len``), and what else is known of the run."""
+
+    labels: Sequence
+    scores: dict[int, dict[int, float]] | None = None
+    parents: dict[int, int] | None = None
+    reviewed: dict[str, str] | None = None
+    note: str | None = None
+
+    def close(self) -> None:
+        close = getattr(self.labels, "close", None)
+        if close is not None:
+            close()
+
+
+def open_result(path: str | os.PathLike) -> ReviewSource:
+    """A label TIFF (sidecar optional) or a CTC result folder, ready for :func:`review`."""
+    path = Path(path)
+    if path.is_dir():
+        return _ctc_folder(path)
+    if not path.exists():
+        raise Sam2InputError(f"{path} does not exist.")
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise Sam2InputError(f"{path.name}: give a label TIFF or a Cell Tracking Challenge result folder.")
+    return _labels_tiff(path)
+
+
+def _labels_tiff(path: Path) -> ReviewSource:
+    from ..label_frames import LabelFrames
+    from ..outputs import read_sidecar, sidecar_path
+
+    try:
+        labels = LabelFrames(path)
+    except Exception as exc:  # tifffile raises several types for a file that is no TIFF
+        raise Sam2InputError(f"{path.name} is not a readable TIFF ({exc}).") from exc
+    if not np.issubdtype(labels.dtype, np.integer):
+        labels.close()
+        raise Sam2InputError(f"{path.name} holds {labels.dtype} values, not labels (integers).")
+    if labels.ndim == 2:
+        labels.close()
+        return ReviewSource(_OneFrame(path), note=f"{path.name} is one frame: no tracking to review across frames.")
+    try:
+        sidecar = read_sidecar(path)
+    except Sam2InputError as exc:
+        note = str(exc) if sidecar_path(path).exists() else f"{path.name} has no sidecar"
+        return ReviewSource(labels, note=f"{note}: reviewed from the labels alone.")
+    return ReviewSource(labels, _scores(sidecar), _parents(sidecar), sidecar.get("review") or {})
+
+
+class _OneFrame:
+    def __init__(self, path: Path) -> None:
+        import tifffile
+
+        self.plane = tifffile.imread(path)
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        return self.plane
+
+
+def _scores(sidecar: dict) -> dict[int, dict[int, float]] | None:
+    raw = sidecar.get("scores")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return {int(f): {int(o): float(s) for o, s in per.items()} for f, per in raw.items()}
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _parents(sidecar: dict) -> dict[int, int] | None:
+    rows = sidecar.get("lineage")
+    if not isinstance(rows, list):
+        return None
+    try:
+        return {int(r["id"]): int(r.get("parent", 0)) for r in rows}
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def _ctc_folder(folder: Path) -> ReviewSource:
+    masks = {}
+    for name in os.listdir(folder):
+        found = _MASK.match(name)
+        if found:
+            masks[int(found.group(1))] = folder / name
+    track_file = folder / "res_track.txt"
+    if not masks:
+        raise Sam2InputError(f"{folder} holds no maskNNN.tif: not a Cell Tracking Challenge result folder.")
+    if not track_file.exists():
+        raise Sam2InputError(f"{folder} has mask files but no res_track.txt.")
+    frames = sorted(masks)
+    if frames != list(range(frames[0], frames[0] + len(frames))):
+        missing = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames))
+        raise Sam2InputError(f"{folder}: mask files are missing for frames {missing[:5]}.")
+    return ReviewSource(_CtcFrames([masks[t] for t in frames]), parents=read_res_track(track_file))
+
+
+def read_res_track(path: Path) -> dict[int, int]:
+    """``res_track.txt``'s parents (``L B E P`` a line), checked line by line."""
+    parents = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 4 or not all(p.isdigit() for p in parts):
+            raise Sam2InputError(f"{path}, line {number}: expected four whole numbers 'L B E P', got {line.strip()!r}.")
+        label, first, last, parent = map(int, parts)
+        if last < first:
+            raise Sam2InputError(f"{path}, line {number}: track {label} ends on frame {last}, before it starts.")
+        parents[label] = parent
+    return parents
+
+
+class _CtcFrames:
+    def __init__(self, files: list[Path]) -> None:
+        import tifffile
+
+        self.files = files
+        first = tifffile.imread(files[0])
+        self.shape = (len(files), *first.shape)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        import tifffile
+
+        plane = tifffile.imread(self.files[t])
+        if plane.shape != self.shape[1:]:
+            raise Sam2InputError(f"{self.files[t].name} is {plane.shape}, the first mask {self.shape[1:]}.")
+        return plane
+
+
+def review_csv_text(items: list[ReviewItem]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for rank, item in enumerate(items, start=1):
+        writer.writerow(item.as_row(rank))
+    return out.getvalue()
+
+
+def write_review_csv(path: str | os.PathLike, items: list[ReviewItem]) -> None:
+    """``rank,kind,cell,frame,last_frame,score,reason``, one row per item, best first (atomic)."""
+    from ..outputs import atomic_write_text
+
+    atomic_write_text(path, review_csv_text(items))
+
+
+def review_csv_path(labels_path: str | os.PathLike) -> Path:
+    """``LABELS_review.csv`` beside ``LABELS.tif`` (or beside a CTC folder, ``DIR_review.csv``)."""
+    path = Path(labels_path)
+    stem = path.name if path.is_dir() else path.stem
+    return path.with_name(f"{stem}_review.csv")
