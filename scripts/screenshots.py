@@ -113,11 +113,14 @@ def main(outdir: str = "docs/images") -> None:
 
 
 def desktop_and_laptop(model_dir: Path, out: Path) -> None:
-    """The dock on both screens (the real-window test of the dock takes the same pictures)."""
+    """The dock on both screens and the Review tab (the real-window tests take the same pictures)."""
     import subprocess
 
     script = Path(__file__).resolve().parents[1] / "tests" / "napari" / "window_session.py"
     subprocess.run([sys.executable, str(script), str(model_dir), str(out)], check=True, capture_output=True)
+    review = script.with_name("review_session.py")  # the Review tab on its first item
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, str(review), tmp, str(out)], check=True, capture_output=True)
 
 
 def divide_by_hand(viewer, widget, path: Path) -> None:

@@ -219,7 +219,7 @@ class PopulationSettings(StackSettings):
 
 #: Fields the sidecar has always recorded under keys of its own (``as_sidecar``), or
 #: elsewhere (the model, the hole filling), or not at all (how the run was shown or where it
-#: went). Every other option is written to the sidecar under its own name.
+#: went). Every other option the user gave is written to the sidecar under its own name.
 _SIDECAR_OLD = {
     "direction", "start", "range", "axis", "hold", "channel", "contrast_limits", "roi", "device", "input",
     "prompts", "boxes", "seeds", "seed_frame", "redetect_every", "redetect_frames", "divisions", "divide", "out",
@@ -229,7 +229,12 @@ _SIDECAR_OLD = {
 
 
 def _newer_sidecar_fields(settings) -> list[str]:
-    return [f.name for f in fields(settings) if f.name not in _SIDECAR_OLD and f.metadata.get("flag") != ""]
+    """Options newer than the sidecar's own keys, written when they were given."""
+    return [
+        f.name
+        for f in fields(settings)
+        if f.name not in _SIDECAR_OLD and f.metadata.get("flag") != "" and f.name in settings.given
+    ]
 
 
 def options_of(cls, *scopes: str) -> tuple[str, ...]:

@@ -66,6 +66,8 @@ def test_a_batch_gives_tracks_labels_and_a_rerun_skips_what_is_done(scheduler, t
     assert "is on frame 99" in rows[str(out / "C.tif")]["error"]
     assert rows[str(out / "D.tif")]["error"] == f"The prompts file {tmp_path / 'D' / 'none.csv'} does not exist."
     assert rows[str(out / "A.tif")]["frames_done"] == "6" and rows[str(out / "A.tif")]["worker"] in ("0", "1")
+    with open(out / "A_review.csv", newline="") as handle:  # the review queue beside each result, counted
+        assert int(rows[str(out / "A.tif")]["review_items"]) == len(list(csv.DictReader(handle)))
     assert not (out / "C.tif").exists() and not list(out.glob(".*partial"))
     capfd.readouterr()
     # The same stack through `napari-sam2 track`: the same labels.

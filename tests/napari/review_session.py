@@ -79,7 +79,7 @@ def paint_disc(viewer, labels, row: float, col: float) -> None:
     labels.mode = "pan_zoom"
 
 
-def main(out_dir: str) -> dict:
+def main(out_dir: str, shots: str | None = None) -> dict:
     from qtpy.QtCore import Qt
     from qtpy.QtTest import QTest
     from qtpy.QtWidgets import QApplication
@@ -115,6 +115,8 @@ def main(out_dir: str) -> dict:
         "selected": int(cells_labels.selected_label) == first.cell,
         "reason_shown": review.reason.text() == first.reason,
     }
+    if shots:  # the user guide's picture of the Review tab
+        viewer.screenshot(str(Path(shots) / "06-review.png"), canvas_only=False)
     key(viewer, "n")
     settle(app)
     second = widget.controller.review.view.current
@@ -172,4 +174,4 @@ def main(out_dir: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1])))
+    print(json.dumps(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)))

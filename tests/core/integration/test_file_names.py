@@ -67,7 +67,7 @@ def test_track_reads_and_writes_names_with_brackets_wildcards_spaces_and_accents
     assert code == 0 and tifffile.imread(out).any()
     assert outputs.read_sidecar(out)["settings"]["prompts_file"] == str(prompts)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [stack.name, prompts.name, out.name, out.with_suffix(".json").name]
+        [stack.name, prompts.name, out.name, out.with_suffix(".json").name, "labels [B2] *?é_review.csv"]
     )
 
 

@@ -228,19 +228,29 @@ def _flicker(history: CellHistory) -> list[Sign]:
 
 
 def _swaps(measures: Measures) -> list[Sign]:
-    """Two neighbours whose centres crossed between two frames: ids swapped?"""
+    """Two neighbours that traded places between two frames: each mask lies where the other
+    cell was, or the line between their centres turned round (cells do not pass through one
+    another in one frame)."""
     out = []
     for t in range(1, measures.frames):
-        here = {c: rows[t] for c, rows in measures.cells.items() if t in rows and t - 1 in rows}
-        for a, row in here.items():
-            for b in row.others:
-                if b <= a or b not in here or a not in here[b].others:
-                    continue
-                crossed = row.others[b] > row.own_overlap and here[b].others[a] > here[b].own_overlap
-                if crossed:
+        here = {c: (rows[t - 1], rows[t]) for c, rows in measures.cells.items() if t in rows and t - 1 in rows}
+        cells = sorted(here)
+        for k, a in enumerate(cells):
+            for b in cells[k + 1 :]:
+                if _traded(here[a], here[b], a, b):
                     out.append(Sign("swap", a, t, 1.0, f"cells {a} and {b} traded places: ids swapped?", (a, b)))
                     out.append(Sign("swap", b, t, 1.0, f"cells {b} and {a} traded places: ids swapped?", (b, a)))
     return out
+
+
+def _traded(a: tuple[CellFrame, CellFrame], b: tuple[CellFrame, CellFrame], a_id: int, b_id: int) -> bool:
+    (a0, a1), (b0, b1) = a, b
+    if a1.others.get(b_id, 0) > a1.own_overlap and b1.others.get(a_id, 0) > b1.own_overlap:
+        return True
+    before = np.subtract(a0.centre, b0.centre)
+    if np.linalg.norm(before) > 2.5 * max(a0.diameter, b0.diameter):
+        return False  # not neighbours
+    return float(np.dot(before, np.subtract(a1.centre, b1.centre))) < 0
 
 
 def _typical_aligned_iou(measures: Measures) -> float:
