@@ -789,6 +789,8 @@ ROWS = [
     "population",
     "population_memory",
     "ctc_memory",
+    "review",
+    "divisions",
     "everything",
     "batch",
 ]
@@ -836,6 +838,14 @@ def main(argv=None) -> int:
                 from benchmarks.ctc_row import row_ctc_memory
 
                 out = row_ctc_memory(args)
+            elif name == "divisions":
+                from benchmarks.division_row import row_divisions
+
+                out = row_divisions(args)
+            elif name == "review":
+                from benchmarks.review_row import row_review
+
+                out = row_review(args)
             elif name == "batch":
                 from benchmarks.batch_row import row_batch
 

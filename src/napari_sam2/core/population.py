@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import Sam2InputError
 from .lineage import Lineage
-from .linking import Absences, LinkingRules, division_by_detection, new_cells, split_parts
+from .linking import Absences, LinkingRules, detection_floor, division_by_detection, new_cells, shrank, split_parts
 from .seeders import Seeds, seeds_as_labels
 from .session import FrameResult, TrackingSession
 
@@ -96,6 +96,7 @@ class PopulationTracker:
         self.active: list[int] = []
         self._areas: dict[int, int] = {}  # object -> mask area on its last present frame
         self._areas_before: dict[int, int] = {}
+        self._shrunk = False  # a cell shrank on the frame being stepped (look for a sister)
         self._seeds: dict[int, Seeds] = {}  # frame -> seeds (ROI coordinates) starting there
         self._prompted: dict[int, int] = {}  # prompted object -> the frame it joins on
         self.erased: list[int] = []  # tracks a manual division dropped from its frame on
@@ -193,7 +194,8 @@ class PopulationTracker:
         seeds = self._seeds.pop(frame, None)
         if seeds:
             results += [self._start(obj, frame, mask) for obj, mask in seeds.items()]
-        elif self.detect is not None and self.options.redetects(frame):
+        elif self.detect is not None and (self.options.redetects(frame) or self._shrunk):
+            # a cell that shrank may have left a daughter behind: look on this very frame
             results += self._redetect(frame, merge_results(frame, results, self.roi))
         merged = merge_results(frame, results, self.roi)
         over = [i for i, o in enumerate(merged.object_ids) if self.lineage.tracks[o].last < frame]
@@ -233,6 +235,7 @@ class PopulationTracker:
         """Ends and divisions from the tracked masks; returns what stays of ``tracked``."""
         keep, daughters = [], []
         rules = self.options.rules
+        self._shrunk = False
         for i, obj in enumerate(tracked.object_ids):
             mask = tracked.masks[i]
             present = bool(tracked.scores[i] > 0 and mask.sum() >= rules.min_area)
@@ -241,6 +244,8 @@ class PopulationTracker:
                 daughters += self._divide(obj, frame, parts)
                 continue
             keep.append(i)
+            if present and self._may_divide(obj, frame):
+                self._shrunk |= shrank(int(mask.sum()), self._areas.get(obj, 0), rules)
             if present:
                 self.lineage.seen(obj, frame)
                 self._areas[obj] = int(mask.sum())
@@ -271,7 +276,8 @@ class PopulationTracker:
         detections = np.asarray(self.detect(frame))[roi.y0 : roi.y1, roi.x0 : roi.x1]
         tracked = seeds_as_labels(dict(zip(current.object_ids, current.masks)), roi.shape, np.int64)
         fresh = np.zeros_like(detections, dtype=np.int64)
-        for i, mask in enumerate(new_cells(detections, tracked, self.options.rules), start=1):
+        floor = detection_floor([m.sum() for m in current.masks if m.any()], self.options.rules)
+        for i, mask in enumerate(new_cells(detections, tracked, self.options.rules, floor=floor), start=1):
             fresh[mask] = i
         results = []
         for obj, mask in zip(current.object_ids, current.masks):
