@@ -23,6 +23,7 @@ from ..core.provenance import provenance_record, track_options
 from ._layer_source import axis_letter, physical_scale
 from ._npe2 import write_labels_tiff
 from ._prompts import point_coords
+from ._state import SIDECAR_KEY
 
 
 def save_labels(binding, state, population, path: Path) -> list[str]:
@@ -40,7 +41,7 @@ def save_labels(binding, state, population, path: Path) -> list[str]:
         sidecar = sidecar or {"napari_sam2_version": __version__, "source": "napari"}
         sidecar["review"] = dict(sorted(workspace.reviewed.items()))
     if sidecar is not None:
-        layer.metadata["napari_sam2"] = sidecar
+        layer.metadata[SIDECAR_KEY] = sidecar
     letter = axis_letter(image, binding.viewer, binding.frame_axis)
     scale, unit = physical_scale(image) if image is not None else (tuple(layer.scale), None)
     source_file = getattr(getattr(image, "source", None), "path", None) if image is not None else None

@@ -138,7 +138,7 @@ class TrackerController:
         image chosen again, or a result opened from a file keeps its work)."""
         labels = self.binding.labels
         self.state.use_workspace(workspace_of(labels, self.binding.image))
-        self.objects.ensure(self.binding.object_ids_in_layers())
+        self.objects.ensure([*self.binding.object_ids_in_layers(), *self.state.workspace.lineage.tracks])
         self._watch_labels()
         self._on_objects_changed()  # new layers draw for the selected object
         self.binding.colour_points(self.colour)

@@ -1,4 +1,5 @@
-"""The npe2 contributions: the writer (labels -> TIFF + JSON) and the readers (napari-sam2 files)."""
+"""The npe2 contributions: the writer (labels -> TIFF + JSON) and the readers (napari-sam2 files:
+prompt CSVs, and a result opened through its sidecar ``LABELS.json``)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,96 @@ def _read_prompts(path: str):
     data = np.array([[r.frame, r.y, r.x] for r in rows], dtype=float)
     features = {"object_id": [r.object_id for r in rows], "positive": [r.positive for r in rows]}
     return [(data, {"name": Path(path).stem, "features": features, "size": 8}, "points")]
+
+
+# -- results: a label TIFF opened through its sidecar ---------------------------------------------
+def get_result_reader(path: str | list[str]):
+    """npe2 reader: ``LABELS.json``, a napari-sam2 sidecar, opens its result (see :func:`read_result`)."""
+    if isinstance(path, list) or not str(path).lower().endswith(".json"):
+        return None
+    try:
+        head = Path(path).read_text(encoding="utf-8")[:200_000]
+    except OSError:
+        return None
+    if '"labels_run_id"' not in head or '"napari_sam2_version"' not in head:
+        return None  # another program's JSON
+    return read_result
+
+
+def read_result(path: str) -> list[tuple]:
+    """The labels beside a sidecar, with the sidecar in their metadata (the tracker finds its
+    objects, scores, lineage and review marks there), and a Tracks layer of the lineage.
+
+    A sidecar written for another run than the TIFF beside it gives the labels alone, with
+    one notification saying why."""
+    import tifffile
+
+    from ..core.errors import Sam2InputError
+    from ..core.outputs import read_sidecar
+    from ._names import TRACKS_LAYER
+    from ._notify import notify
+
+    labels_path = _labels_beside(Path(path))
+    with tifffile.TiffFile(labels_path) as tif:
+        series = tif.series[0]
+        data, axes = series.asarray(), series.axes
+        scale = _tiff_scale(tif, axes)
+    try:
+        sidecar = read_sidecar(labels_path)
+    except Sam2InputError as exc:
+        notify(f"{exc} Opened as plain labels.")
+        sidecar = None
+    meta = {"name": labels_path.stem, "scale": scale, "metadata": {"napari_sam2": sidecar} if sidecar else {}}
+    layers = [(data, meta, "labels")]
+    tracks = _tracks_of(data, sidecar) if sidecar else None
+    if tracks is not None:
+        options = {"name": TRACKS_LAYER, "graph": tracks[1], "scale": scale, "tail_length": 8}
+        layers.append((tracks[0], options, "tracks"))
+    return layers
+
+
+def _labels_beside(sidecar: Path) -> Path:
+    from ..core.errors import Sam2InputError
+
+    for suffix in (".tif", ".tiff"):
+        if sidecar.with_suffix(suffix).exists():
+            return sidecar.with_suffix(suffix)
+    raise Sam2InputError(f"{sidecar.name} describes labels, but {sidecar.with_suffix('.tif').name} is not beside it.")
+
+
+def _tiff_scale(tif, axes: str) -> tuple[float, ...]:
+    """Pixel size per axis from ImageJ's metadata and the resolution tags (1 where unknown)."""
+    scale = [1.0] * len(axes)
+    imagej = tif.imagej_metadata or {}
+    page = tif.pages[0]
+    for letter, value in (("Z", imagej.get("spacing")), ("T", imagej.get("finterval"))):
+        if value and letter in axes:
+            scale[axes.index(letter)] = float(value)
+    for letter, tag in (("Y", "YResolution"), ("X", "XResolution")):
+        found = page.tags.get(tag)
+        if found is not None and letter in axes:
+            numerator, denominator = found.value
+            if numerator:
+                scale[axes.index(letter)] = denominator / numerator
+    return tuple(scale)
+
+
+def _tracks_of(data: np.ndarray, sidecar: dict):
+    """napari Tracks data ``[id, t, y, x]`` and graph from the sidecar's lineage (2-D + time)."""
+    from ..core.lineage import Lineage, label_centres
+
+    rows = sidecar.get("lineage")
+    if not isinstance(rows, list) or not rows or data.ndim != 3:
+        return None
+    lineage = Lineage.from_dict(rows)
+    points = [
+        [obj, frame, y, x]
+        for frame in range(data.shape[0])
+        for obj, (y, x) in label_centres(data[frame]).items()
+        if obj in lineage.tracks and lineage.tracks[obj].first <= frame <= lineage.tracks[obj].last
+    ]
+    if not points:
+        return None
+    present = {int(p[0]) for p in points}
+    graph = {k: v for k, v in lineage.graph().items() if k in present and v[0] in present}
+    return np.array(sorted(points), dtype=float), graph

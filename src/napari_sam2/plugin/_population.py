@@ -253,12 +253,14 @@ class PopulationView:
         graph = {k: v for k, v in self.lineage.graph().items() if k in present and v[0] in present}
         image = self.binding.image
         if self.tracks_layer is None or self.tracks_layer not in viewer.layers:
+            self.tracks_layer = _opened_tracks(viewer)  # a result opened from its sidecar brought one
+        if self.tracks_layer is not None:
+            self.tracks_layer.data = data
+            self.tracks_layer.graph = graph
+        else:
             self.tracks_layer = viewer.add_tracks(
                 data, graph=graph, name=_names.TRACKS_LAYER, scale=image.scale, translate=image.translate, tail_length=8
             )
-        else:
-            self.tracks_layer.data = data
-            self.tracks_layer.graph = graph
         if self.binding.points is not None:
             viewer.layers.selection.active = self.binding.points
 
@@ -277,3 +279,11 @@ class PopulationView:
         if self.binding.labels is None or not len(self.lineage):
             raise Sam2InputError("Track all cells first: there is no lineage to export.")
         return np.asarray(self.binding.labels.data)
+
+
+def _opened_tracks(viewer):
+    """A Tracks layer of ours already in the viewer (opened with a result), to draw into."""
+    for layer in viewer.layers:
+        if layer.name == _names.TRACKS_LAYER and type(layer).__name__ == "Tracks":
+            return layer
+    return None

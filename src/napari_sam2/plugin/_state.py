@@ -10,7 +10,8 @@
   ``napari-sam2 track`` replays, and the settings used.
   It lives in the Labels layer's metadata, so it belongs to that layer: choosing another
   image switches workspaces (one image's objects never write into another's labels), and a
-  reopened tracker, or a result opened from disk, finds its work where it left it.
+  reopened tracker, or a result opened from disk (its sidecar, :func:`workspace_from_sidecar`),
+  finds its work where it left it.
 
 Only the main thread reads or writes the state; the worker's messages reach it through
 :mod:`._replies`.
@@ -31,6 +32,7 @@ from ._settings import TrackerSettings
 
 WORKSPACE_KEY = "napari_sam2_workspace"  # Labels layer metadata: its Workspace
 IMAGE_KEY = "napari_sam2_image"  # tracker layers' metadata: the id of the image they belong to
+SIDECAR_KEY = "napari_sam2"  # Labels layer metadata: the sidecar saved with (or opened with) them
 
 
 class TrackerEvents(SignalGroup):
@@ -84,9 +86,28 @@ def workspace_of(labels, image) -> Workspace:
     chosen on purpose as 'write into': the layer's work then belongs to this image)."""
     found = labels.metadata.get(WORKSPACE_KEY)
     if not isinstance(found, Workspace):
-        found = labels.metadata[WORKSPACE_KEY] = Workspace(image_id(image))
+        found = labels.metadata[WORKSPACE_KEY] = workspace_from_sidecar(labels.metadata.get(SIDECAR_KEY))
     found.image_id = image_id(image)
     return found
+
+
+def workspace_from_sidecar(sidecar) -> Workspace:
+    """The work a saved result carries (labels opened from ``LABELS.json``): object names,
+    scores, lineage and review marks. A new workspace when there is no sidecar."""
+    workspace = Workspace("")
+    if not isinstance(sidecar, dict):
+        return workspace
+    try:
+        workspace.names = {int(k): str(v) for k, v in (sidecar.get("objects") or {}).items()}
+        workspace.merger.scores = {
+            int(f): {int(o): float(v) for o, v in per.items()} for f, per in (sidecar.get("scores") or {}).items()
+        }
+        if sidecar.get("lineage"):
+            workspace.lineage = Lineage.from_dict(sidecar["lineage"])
+        workspace.reviewed = {str(k): str(v) for k, v in (sidecar.get("review") or {}).items()}
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return Workspace("")  # a damaged sidecar: the labels alone
+    return workspace
 
 
 class TrackerState:
