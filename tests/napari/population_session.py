@@ -76,6 +76,7 @@ def main(model: str, screenshot: str | None = None) -> dict:
     found["tracks"] = len(lineage)
     found["frames_labelled"] = int(sum(np.asarray(labels.data[t]).any() for t in range(labels.data.shape[0])))
     found["tracks_layer_points"] = len(viewer.layers["SAM 2 tracks"].data)
+    found["graph_before_divide"] = {str(k): v for k, v in viewer.layers["SAM 2 tracks"].graph.items()}
 
     # Cell 1 of the truth divides on frame 5: select the tracked cell there, Divide…, two clicks.
     mother = max(lineage.tracks, key=lambda o: (np.asarray(labels.data[4]) == o).sum())
@@ -103,7 +104,7 @@ def main(model: str, screenshot: str | None = None) -> dict:
     press(viewer, Qt.Key.Key_Z)  # Ctrl-Z: the division goes, the lineage and Tracks layer follow
     app.processEvents()
     found["after_undo_mother_last"] = controller.population.lineage.tracks[mother].last
-    found["after_undo_graph"] = len(viewer.layers["SAM 2 tracks"].graph)
+    found["after_undo_graph"] = {str(k): v for k, v in viewer.layers["SAM 2 tracks"].graph.items()}
     found["after_undo_daughter_pixels"] = int(np.isin(np.asarray(labels.data), daughters).sum())
     press(viewer, Qt.Key.Key_Z, shift=True)  # and back
     app.processEvents()
