@@ -65,29 +65,37 @@ def scene(gap: float):
 
 
 class _Source:
-    def __init__(self) -> None:
+    """What the population tracker asks of a frame source: the frames and the whole-frame ROI."""
+
+    def __init__(self, truth: np.ndarray) -> None:
         from napari_sam2.core.frames import Roi
 
-        self.roi, self.full_frame_shape = Roi(0, 0, SIZE, SIZE), (SIZE, SIZE)
+        self.frames, self.full_frame_shape = len(truth), tuple(truth.shape[1:])
+        self.roi = Roi(0, 0, *self.full_frame_shape)
 
     def __len__(self) -> int:
-        return FRAMES
+        return self.frames
 
 
 class OracleSession:
     """SAM 2's propagation replaced by the truth (see the module docstring)."""
 
-    def __init__(self, truth: np.ndarray, behaviour: str) -> None:
+    def __init__(self, truth: np.ndarray, behaviour: str = "covers") -> None:
         self.truth, self.behaviour = truth, behaviour
         self.masks: dict[int, np.ndarray] = {}
-        self.source = _Source()
+        self.prompted: dict[int, dict[int, bool]] = {}
+        self.source = _Source(truth)
 
     object_ids = property(lambda self: list(self.masks))
+
+    def prompts(self):
+        return self.prompted
 
     def add_mask(self, obj, frame, mask):
         from napari_sam2.core.session import FrameResult
 
         self.masks[obj] = np.asarray(mask, bool)
+        self.prompted[obj] = {frame: True}
         return FrameResult(frame, [obj], self.masks[obj][None], np.array([1.0], np.float32), self.source.roi)
 
     def limit_object(self, obj, *, first=None, last=None):
@@ -113,18 +121,35 @@ class OracleSession:
         yield FrameResult(start, list(objects), np.array(masks), np.array(scores, np.float32), self.source.roi)
 
 
-def run(gt: np.ndarray, behaviour: str, redetect_every: int):
+def run_on_oracle(gt: np.ndarray, options, behaviour: str = "covers"):
+    """The population run on the oracle's masks, the truth as the detector on every frame it asks."""
     from napari_sam2.core.labels import merge_result
-    from napari_sam2.core.population import PopulationOptions, PopulationTracker
+    from napari_sam2.core.population import PopulationTracker
     from napari_sam2.core.seeders import seeds_from_labels
 
-    options = PopulationOptions(redetect_every=redetect_every)
     tracker = PopulationTracker(OracleSession(gt, behaviour), detect=lambda frame: gt[frame], options=options)
     labels = np.zeros_like(gt)
     tracker.add_seeds(0, seeds_from_labels(gt[0]))
     for result in tracker.run(0):
         merge_result(labels[result.frame], result)
     return tracker, labels
+
+
+def run(gt: np.ndarray, behaviour: str, redetect_every: int):
+    from napari_sam2.core.population import PopulationOptions
+
+    return run_on_oracle(gt, PopulationOptions(redetect_every=redetect_every), behaviour)
+
+
+def ground_truth_folder(folder: Path, gt: np.ndarray, truth) -> None:
+    """``folder/01_GT/TRA``: the truth (labels and its Lineage) in the CTC's ground-truth layout."""
+    from napari_sam2.core.ctc import write_ctc
+
+    made = write_ctc(folder / "truth", gt, truth)
+    (folder / "01_GT" / "TRA").mkdir(parents=True)
+    for mask in made.glob("mask*.tif"):
+        shutil.copy(mask, folder / "01_GT" / "TRA" / mask.name.replace("mask", "man_track"))
+    shutil.copy(made / "res_track.txt", folder / "01_GT" / "TRA" / "man_track.txt")
 
 
 def score(folder: Path, gt: np.ndarray, parents: dict[int, int], behaviour: str, redetect_every: int) -> dict:
@@ -139,12 +164,7 @@ def score(folder: Path, gt: np.ndarray, parents: dict[int, int], behaviour: str,
         frames = np.flatnonzero((gt == cell).any(axis=(1, 2)))
         truth.start(cell, int(frames[0]), parent)
         truth.end(cell, int(frames[-1]))
-    gt_dir = folder / "01_GT" / "TRA"
-    gt_dir.mkdir(parents=True)
-    made = write_ctc(folder / "truth", gt, truth)
-    for mask in made.glob("mask*.tif"):
-        shutil.copy(mask, gt_dir / mask.name.replace("mask", "man_track"))
-    shutil.copy(made / "res_track.txt", gt_dir / "man_track.txt")
+    ground_truth_folder(folder, gt, truth)
     tracker, labels = run(gt, behaviour, redetect_every)
     write_ctc(folder / "01_RES", labels, tracker.lineage)
     found = evaluate_sequence(str(folder / "01_RES"), str(folder / "01_GT"), metrics=["TRA", "BC", "CT"], threads=1)
