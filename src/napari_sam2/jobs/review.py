@@ -12,20 +12,16 @@ from pathlib import Path
 from typing import TextIO
 
 from ..core.review import ReviewItem, review
-from ..core.review.results import open_result, review_csv_path, write_review_csv
+from ..core.review.results import ACCEPTED, ReviewSource, open_result, review_csv_path, write_review_csv
 
 
 def run_review(path: str, *, out: str | None = None, top: int = 20, stream: TextIO | None = None) -> list[ReviewItem]:
     """Review ``path``, print the ``top`` items as a table on ``stream``, write every item to ``out``."""
     stream = stream or sys.stdout
-    source = open_result(path)
-    try:
-        if source.note:
-            print(f"napari-sam2: {source.note}", file=sys.stderr)
-        items = review(source.labels, scores=source.scores, parents=source.parents)
-    finally:
-        source.close()
-    accepted = [i for i in items if (source.reviewed or {}).get(i.key) == "accepted"]
+    items, source = _review_file(path)
+    if source.note:
+        print(f"napari-sam2: {source.note}", file=sys.stderr)
+    accepted = [i for i in items if (source.reviewed or {}).get(i.key) == ACCEPTED]
     if accepted:
         items = [i for i in items if i not in accepted]
         print(f"napari-sam2: {len(accepted)} item(s) accepted in napari are left out.", file=sys.stderr)
@@ -55,10 +51,15 @@ def review_after_run(labels_path: str | Path, top: int | None) -> int | None:
     Returns the number of items found, or None when ``top`` is 0 (no review asked)."""
     if top == 0 or not Path(labels_path).exists():
         return None
-    source = open_result(labels_path)
-    try:
-        items = review(source.labels, scores=source.scores, parents=source.parents)
-    finally:
-        source.close()
+    items, _ = _review_file(labels_path)
     write_review_csv(review_csv_path(labels_path), items if top is None else items[:top])
     return len(items)
+
+
+def _review_file(path) -> tuple[list[ReviewItem], ReviewSource]:
+    """The queue of a result file or folder, read once, and what was known of it."""
+    source = open_result(path)
+    try:
+        return review(source.labels, scores=source.scores, parents=source.parents), source
+    finally:
+        source.close()

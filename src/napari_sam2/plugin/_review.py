@@ -22,8 +22,7 @@ import numpy as np
 
 from ..core.review import ReviewItem, review_measures
 from ..core.review.measures import MeasureCache
-
-ACCEPTED = "accepted"
+from ..core.review.results import ACCEPTED
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from ..errors import Sam2InputError
 from .ranking import ReviewItem
 
 COLUMNS = ("rank", "kind", "cell", "frame", "last_frame", "score", "reason")
+#: A reviewed item's mark in the sidecar's ``review`` (item key -> mark): the user found it fine.
+ACCEPTED = "accepted"
 _MASK = re.compile(r"^mask(\d+)\.tif{1,2}$")
 
 
