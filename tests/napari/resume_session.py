@@ -6,7 +6,7 @@ and wrote ``result.tif`` + ``result.json`` (lineage, scores, names). Today: *Fil
 movie and ``result.json``; the labels come back with a Tracks layer; the tracker, told to
 *write into* them, has the cells, their names, the lineage and the scores; a click corrects a
 cell; *Save labels…* keeps the lineage. A sidecar of another run opens its TIFF as plain
-labels with one notification. Prints one JSON line of findings.
+labels with one notification. Prints one line ``FINDINGS {json}``.
 """
 
 from __future__ import annotations
@@ -115,4 +115,4 @@ def main(model: str, out: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2])))
+    print("FINDINGS " + json.dumps(main(sys.argv[1], sys.argv[2])), flush=True)

@@ -7,7 +7,7 @@ the middle of the field on frame 6. The user opens the tracker, picks the labels
 *write into*, opens the Review tab and presses *Find likely mistakes*; then N and P on the
 canvas, Accept, a brush stroke that paints cell 3 back on frame 5 (its item leaves the
 queue), Ctrl-Z (it comes back), saving the labels, and opening the saved TIFF again as labels
-(the accepted mark comes back from the sidecar). Prints one JSON line of findings.
+(the accepted mark comes back from the sidecar). Prints one line ``FINDINGS {json}``.
 """
 
 from __future__ import annotations
@@ -174,4 +174,4 @@ def main(out_dir: str, shots: str | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)))
+    print("FINDINGS " + json.dumps(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)), flush=True)

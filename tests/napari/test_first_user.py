@@ -7,13 +7,11 @@ when the model loads after the viewer exists, as it does for users.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.napari.windows import run_window
 
 pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
 
@@ -22,19 +20,8 @@ POPULATION = Path(__file__).with_name("population_session.py")
 
 
 def run_session(script: Path, model_dir) -> dict:
-    """Run a real-window session script in a fresh process (triton kept out, as for users);
-    its findings, or the crash with every thread's stack."""
-    env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM2_ALLOW_TRITON"}
-    result = subprocess.run(
-        [sys.executable, "-X", "faulthandler", str(script), str(model_dir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert result.returncode == 0, f"the window crashed (status {result.returncode}):\n{result.stderr[-3000:]}"
-    line = next(x for x in result.stdout.splitlines() if x.startswith("FINDINGS "))
-    return json.loads(line.removeprefix("FINDINGS "))
+    """Run a real-window session script in a fresh process (triton kept out, as for users)."""
+    return run_window(script, model_dir)
 
 
 def test_demo_click_propagate_and_undo_in_a_real_window_with_a_lazily_loaded_model(reduced_model_dir):

@@ -5,10 +5,6 @@ test_first_user.py's population session, workflow 3 tests/batch)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +13,7 @@ import tifffile
 
 from napari_sam2.cli import main as cli
 from tests.helpers import assert_meaningful
+from tests.napari.windows import run_window
 
 pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
 
@@ -24,17 +21,7 @@ SCRIPT = Path(__file__).with_name("guide_session.py")
 
 
 def _walk(workflow: str, model_dir, folder: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM2_ALLOW_TRITON"}
-    result = subprocess.run(
-        [sys.executable, "-X", "faulthandler", str(SCRIPT), workflow, str(model_dir), str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert result.returncode == 0, f"the window crashed (status {result.returncode}):\n{result.stderr[-3000:]}"
-    line = next(x for x in result.stdout.splitlines() if x.startswith("FINDINGS "))
-    return json.loads(line.removeprefix("FINDINGS "))
+    return run_window(SCRIPT, workflow, model_dir, folder)
 
 
 def _track_again(folder: Path, stack: str) -> np.ndarray:

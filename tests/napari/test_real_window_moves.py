@@ -3,13 +3,11 @@ encodes ahead, in a real window in a fresh process (plugin issue, faults 11 and 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.napari.windows import run_window
 
 pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
 
@@ -17,19 +15,7 @@ SCRIPT = Path(__file__).with_name("window_session.py")
 
 
 def test_the_dock_fits_1366x768_and_1920x1080_and_closing_napari_mid_encoding_is_quiet(reduced_model_dir):
-    env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM2_ALLOW_TRITON"}
-    result = subprocess.run(
-        [sys.executable, "-X", "faulthandler", str(SCRIPT), str(reduced_model_dir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    for bad in ("EmitLoopError", "has been deleted", "Traceback"):
-        assert bad not in result.stderr, result.stderr[-3000:]
-    line = next(x for x in result.stdout.splitlines() if x.startswith("FINDINGS "))
-    found = json.loads(line.removeprefix("FINDINGS "))
+    found = run_window(SCRIPT, reduced_model_dir, clean=True)
     for key, value in found.items():
         if key.endswith(("Objects", "All cells", "Review", "Model")):
             assert value == {"scrolls": False, "hidden": []}, (key, value)

@@ -5,12 +5,11 @@ opens plain labels with one line. Run in a fresh process (``resume_session.py``)
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.napari.windows import run_window
 
 pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
 
@@ -18,16 +17,7 @@ SCRIPT = Path(__file__).with_name("resume_session.py")
 
 
 def test_a_result_reopens_with_its_lineage_and_work_goes_on(reduced_model_dir, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-X", "faulthandler", str(SCRIPT), str(reduced_model_dir), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    for bad in ("EmitLoopError", "has been deleted", "Traceback"):
-        assert bad not in result.stderr, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_window(SCRIPT, reduced_model_dir, tmp_path, clean=True)
     assert found["opened"] == ["Labels", "Tracks"] and found["same_labels"]
     tracker = found["tracker"]
     assert tracker["bound"] and tracker["objects"] > 3 and tracker["cells_listed"]

@@ -5,12 +5,11 @@ that fixes one mistake, Ctrl-Z, saving and opening the result again. Run in a fr
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.napari.windows import run_window
 
 pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
 
@@ -18,16 +17,7 @@ SCRIPT = Path(__file__).with_name("review_session.py")
 
 
 def test_the_review_tab_walks_fixes_and_keeps_its_marks_through_save_and_reopen(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-X", "faulthandler", str(SCRIPT), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    for bad in ("EmitLoopError", "has been deleted", "Traceback"):
-        assert bad not in result.stderr, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_window(SCRIPT, tmp_path, timeout=300, clean=True)
     assert found["bound"]
     # The three mistakes put in, most suspicious first: the swap, the flicker, the lost cell.
     assert found["items"] == [["swap", 1, 8], ["flicker", 3, 5], ["end_inside", 5, 6]]
