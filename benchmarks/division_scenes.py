@@ -7,7 +7,7 @@ of two behaviours seen in SAM 2 at a division: the mask **covers** both daughter
 cell it overlaps by 30 % of that cell), or **follows** one (the cell it overlaps most). The
 detector (re-detection every K frames) is the ground truth itself. What runs for real is
 :class:`~napari_sam2.core.population.PopulationTracker` and its rules, and the CTC export,
-scored with py-ctcmetrics against the truth.
+scored against the truth by py-ctcmetrics and by traccuracy (two independent evaluators).
 
 Each scene (160 x 160, 30 frames): two cells that divide (frames 10 and 18; the mother
 grows and rounds up first; the daughters are born ``gap`` pixels apart, ``gap < 0`` meaning
@@ -78,11 +78,13 @@ class _Source:
 
 
 class OracleSession:
-    """SAM 2's propagation replaced by the truth (see the module docstring)."""
+    """SAM 2's propagation replaced by the truth (see the module docstring). Each frame's
+    mask comes from the object's mask on the nearest frame already tracked on the side it
+    comes from (the frame before going forward, the frame after going backward)."""
 
     def __init__(self, truth: np.ndarray, behaviour: str = "covers") -> None:
         self.truth, self.behaviour = truth, behaviour
-        self.masks: dict[int, np.ndarray] = {}
+        self.masks: dict[int, dict[int, np.ndarray]] = {}  # object -> frame -> mask
         self.prompted: dict[int, dict[int, bool]] = {}
         self.source = _Source(truth)
 
@@ -94,31 +96,38 @@ class OracleSession:
     def add_mask(self, obj, frame, mask):
         from napari_sam2.core.session import FrameResult
 
-        self.masks[obj] = np.asarray(mask, bool)
+        self.masks[obj] = {frame: np.asarray(mask, bool)}
         self.prompted[obj] = {frame: True}
-        return FrameResult(frame, [obj], self.masks[obj][None], np.array([1.0], np.float32), self.source.roi)
+        return FrameResult(frame, [obj], self.masks[obj][frame][None], np.array([1.0], np.float32), self.source.roi)
 
     def limit_object(self, obj, *, first=None, last=None):
         pass
 
+    def _mask(self, obj: int, frame: int, step: int) -> np.ndarray:
+        known = self.masks[obj]
+        sources = [f for f in known if (f - frame) * step < 0]
+        previous = known[max(sources, key=lambda f: -abs(f - frame))] if sources else known[min(known)]
+        plane = self.truth[frame]
+        under = plane[previous]
+        ids, counts = np.unique(under[under > 0], return_counts=True)
+        if self.behaviour == "follows" and len(ids):
+            chosen = [ids[np.argmax(counts)]]
+        else:
+            chosen = [i for i, n in zip(ids, counts) if n >= 0.3 * (plane == i).sum()]
+        mask = np.isin(plane, chosen) if chosen else np.zeros(plane.shape, bool)
+        if mask.any():
+            known[frame] = mask
+        return mask
+
     def propagate(self, direction, *, objects, start, frame_range):
         from napari_sam2.core.session import FrameResult
 
-        plane = self.truth[start]
-        masks, scores = [], []
-        for obj in objects:
-            under = plane[self.masks[obj]]
-            ids, counts = np.unique(under[under > 0], return_counts=True)
-            if self.behaviour == "follows" and len(ids):
-                chosen = [ids[np.argmax(counts)]]
-            else:
-                chosen = [i for i, n in zip(ids, counts) if n >= 0.3 * (plane == i).sum()]
-            mask = np.isin(plane, chosen) if chosen else np.zeros(plane.shape, bool)
-            if mask.any():
-                self.masks[obj] = mask
-            masks.append(mask)
-            scores.append(1.0 if mask.any() else -1.0)
-        yield FrameResult(start, list(objects), np.array(masks), np.array(scores, np.float32), self.source.roi)
+        step = -1 if direction == "backward" else 1
+        stop = frame_range[0] - 1 if step < 0 else frame_range[1] + 1
+        for frame in range(start, stop, step):
+            masks = [self._mask(obj, frame, step) for obj in objects]
+            scores = np.array([1.0 if m.any() else -1.0 for m in masks], np.float32)
+            yield FrameResult(frame, list(objects), np.array(masks), scores, self.source.roi)
 
 
 def run_on_oracle(gt: np.ndarray, options, behaviour: str = "covers"):
@@ -153,7 +162,9 @@ def ground_truth_folder(folder: Path, gt: np.ndarray, truth) -> None:
 
 
 def score(folder: Path, gt: np.ndarray, parents: dict[int, int], behaviour: str, redetect_every: int) -> dict:
-    """BC(0), BC(1), TRA, CT of one run, and its false divisions (mothers that do not divide)."""
+    """BC(0), BC(1), TRA, CT of one run by py-ctcmetrics, and its false divisions (mothers
+    that do not divide); under ``traccuracy``, the same run's TRA, BC(0) and BC(1) by
+    traccuracy (the second evaluator), where it is installed."""
     from ctc_metrics.scripts.evaluate import evaluate_sequence
 
     from napari_sam2.core.ctc import write_ctc
@@ -172,4 +183,34 @@ def score(folder: Path, gt: np.ndarray, parents: dict[int, int], behaviour: str,
     to_truth = {t: int(np.bincount(gt[labels == t]).argmax()) for t in tracker.lineage.tracks if (labels == t).any()}
     mothers = {t.parent for t in tracker.lineage.tracks.values() if t.parent}
     false = sorted(to_truth.get(m, 0) for m in mothers if to_truth.get(m, 0) not in dividing)
-    return {k: round(float(found[k]), 3) for k in ("BC(0)", "BC(1)", "TRA", "CT")} | {"false_divisions": false}
+    figures = {k: round(float(found[k]), 3) for k in ("BC(0)", "BC(1)", "TRA", "CT")} | {"false_divisions": false}
+    second = traccuracy_scores(folder / "01_GT" / "TRA", folder / "01_RES")
+    return figures if second is None else figures | {"traccuracy": second}
+
+
+def traccuracy_scores(truth: Path, result: Path) -> dict | None:
+    """traccuracy's TRA and branching correctness (BC(0), BC(1)) of a CTC result folder
+    against a CTC ground-truth folder; None where traccuracy is not installed."""
+    import contextlib
+    import importlib.util
+    import io
+
+    if importlib.util.find_spec("traccuracy") is None:
+        return None
+    from traccuracy import run_metrics
+    from traccuracy.loaders import load_ctc_data
+    from traccuracy.matchers import CTCMatcher
+    from traccuracy.metrics import CTCMetrics, DivisionMetrics
+
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):  # progress bars
+        gt = load_ctc_data(str(truth), str(truth / "man_track.txt"), name="truth")
+        res = load_ctc_data(str(result), str(result / "res_track.txt"), name="result")
+        metrics = [CTCMetrics(), DivisionMetrics(max_frame_buffer=1)]
+        found, _ = run_metrics(gt_data=gt, pred_data=res, matcher=CTCMatcher(), metrics=metrics)
+    by_name = {r["metric"]["name"]: r["results"] for r in found}
+    division = by_name["DivisionMetrics"]
+    return {
+        "TRA": round(float(by_name["CTCMetrics"]["TRA"]), 3),
+        "BC(0)": round(float(division["Frame Buffer 0"]["Mitotic Branching Correctness"]), 3),
+        "BC(1)": round(float(division["Frame Buffer 1"]["Mitotic Branching Correctness"]), 3),
+    }

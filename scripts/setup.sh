@@ -13,6 +13,8 @@ python -m pip install -q -c "$CONSTRAINTS" -e ".[zarr,napari,pyqt6,edgetam,batch
 # package. Built without its CUDA extension and against the torch already installed.
 python -m pip install -q -c "$CONSTRAINTS" setuptools wheel
 SAM2_BUILD_CUDA=0 python -m pip install -q --no-build-isolation -c "$CONSTRAINTS" sam2
+# traccuracy, the second evaluator of the CTC output (see the script for why it is apart).
+bash scripts/install-traccuracy.sh "$CONSTRAINTS"
 # Real nuclei with ground truth for the seeder test: stardist's img2d/mask2d (BSD-3), read
 # out of its wheel (the package itself is not installed).
 if [ ! -f tests/data/stardist/mask2d.tif ]; then

@@ -256,6 +256,9 @@ def test_new_cells_are_found_in_the_seed_labels_layer_on_the_frames_named(widget
     _track_all_cells(widget, qtbot, frames="4")
     lineage = controller.population.lineage
     assert set(lineage.tracks) >= {int(i) for i in np.unique(planes[0]) if i}  # the seeds' ids kept
-    newcomers = {t.id for t in lineage.tracks.values() if t.first == 4 and not t.parent}
-    corner = controller.labels_layer.data[:, 125:150, 10:35]
-    assert newcomers & set(np.unique(corner[4])) and not newcomers & set(np.unique(corner[:4]))
+    seeds = {int(i) for i in np.unique(planes[0]) if i}
+    newcomers = {t.id for t in lineage.tracks.values() if t.first <= 4 and not t.parent and t.id not in seeds}
+    data = np.asarray(controller.labels_layer.data)
+    [newcomer] = newcomers & set(np.unique(data[4, 125:150, 10:35]))
+    first = lineage.tracks[newcomer].first  # tracked back from frame 4 while it is there
+    assert not (data[:first] == newcomer).any() and all((data[t] == newcomer).any() for t in range(first, 5))

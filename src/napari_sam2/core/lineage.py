@@ -90,9 +90,10 @@ class Lineage:
         return track
 
     def seen(self, track_id: int, frame: int) -> None:
-        """The track's object is present on ``frame`` (its last frame moves on)."""
+        """The track's object is present on ``frame`` (its span grows to hold it: the last
+        frame moves on, or the first back for a cell found after it appeared)."""
         track = self.tracks[track_id]
-        track.last = max(track.last, int(frame))
+        track.first, track.last = min(track.first, int(frame)), max(track.last, int(frame))
 
     def end(self, track_id: int, last: int) -> None:
         """The track stops at ``last`` (its object is gone, or it divided after ``last``)."""

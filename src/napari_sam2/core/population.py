@@ -10,7 +10,10 @@ that decide from masks (:mod:`.linking`) turn each frame's masks into lineage ev
 * a mask that splits into two sizeable parts ends its track at the frame before; two
   daughters start with those parts as mask prompts, their parent the mother;
 * on re-detection frames, a detection no tracked mask covers becomes a new cell, and one
-  touching a cell that shrank makes that cell divide.
+  touching a cell that shrank makes that cell divide. A new cell is also tracked backward
+  over the frames since the previous re-detection, so that it starts on the frame it
+  appeared (:meth:`PopulationTracker.run` yields those earlier frames after the frame it
+  was found on).
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ class PopulationTracker:
         self.erased: list[int] = []  # tracks a manual division dropped from its frame on
         self._divisions: dict[int, list] = {}  # frame -> [(cell, daughters' clicks)] marked ahead
         self.skipped_divisions: list[tuple[int, int]] = []  # (cell, frame) not tracked there
+        self._unwatched: dict[int, np.ndarray] = {}  # frames since cells were last looked for -> pixels taken
+        self._earlier: list[FrameResult] = []  # new cells' frames before they were found
 
     @property
     def roi(self):
@@ -171,6 +176,8 @@ class PopulationTracker:
         last = len(self.session.source) - 1 if last is None else last
         for frame in range(first, last + 1):
             yield self.step(frame)
+            while self._earlier:  # cells found on ``frame`` were there before it
+                yield self._earlier.pop(0)
 
     def step(self, frame: int) -> FrameResult:
         results: list[FrameResult] = []
@@ -192,12 +199,18 @@ class PopulationTracker:
             [tracked] = list(self.session.propagate("forward", objects=ids, start=frame, frame_range=(frame, frame)))
             results.append(self._events(frame, tracked))
         seeds = self._seeds.pop(frame, None)
+        looked = bool(seeds)
         if seeds:
             results += [self._start(obj, frame, mask) for obj, mask in seeds.items()]
         elif self.detect is not None and (self.options.redetects(frame) or self._shrunk):
             # a cell that shrank may have left a daughter behind: look on this very frame
             results += self._redetect(frame, merge_results(frame, results, self.roi))
+            looked = True
         merged = merge_results(frame, results, self.roi)
+        if looked:
+            self._unwatched = {}
+        else:  # a cell found later may have been here already, where no tracked cell is
+            self._unwatched[frame] = merged.masks.any(axis=0) if len(merged.masks) else np.zeros(self.roi.shape, bool)
         over = [i for i, o in enumerate(merged.object_ids) if self.lineage.tracks[o].last < frame]
         if not over:
             return merged
@@ -288,5 +301,34 @@ class PopulationTracker:
                     results += self._divide(obj, frame, parts)
         for i in np.unique(fresh):
             if i:
-                results.append(self._start(self._next_id(), frame, fresh == i))
+                obj = self._next_id()
+                results.append(self._start(obj, frame, fresh == i))
+                self._look_back(obj, frame, floor)
         return results
+
+    def _look_back(self, obj: int, frame: int, floor: float) -> None:
+        """A cell found on ``frame`` is tracked backward over the frames since cells were
+        last looked for, as long as it is there: ``floor`` pixels (as a detection) that no
+        tracked cell holds on that frame. Its track then starts on the first of them; their
+        results (its mask less the tracked cells' pixels) wait in :attr:`_earlier`."""
+        frames = sorted(f for f in self._unwatched if f < frame)
+        if not frames:
+            return
+        self.session.limit_object(obj, first=frames[0])
+        first = frame
+        passes = self.session.propagate("backward", objects=[obj], start=frame, frame_range=(frames[0], frame))
+        try:
+            for result in passes:
+                if result.frame == frame:
+                    continue
+                taken = self._unwatched[result.frame]
+                free = result.masks[0] & ~taken
+                if not (result.scores[0] > 0 and free.sum() >= floor):
+                    break
+                taken |= free
+                first = result.frame
+                self._earlier.append(replace(result, masks=free[None]))
+        finally:
+            passes.close()
+        self.session.limit_object(obj, first=first)
+        self.lineage.seen(obj, first)

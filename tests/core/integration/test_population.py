@@ -75,14 +75,42 @@ def test_a_detection_no_tracked_mask_covers_starts_a_new_object_there(reduced_mo
     seeds = threshold_seeds(stack[0])
     newcomer = np.zeros(stack.shape[1:], np.uint16)
     newcomer[125:150, 10:35] = 1  # a corner no seeded cell reaches
-    options = PopulationOptions(divisions=False, redetect_frames=(4,))
-    tracker = PopulationTracker(
-        TrackingSession(reduced_model, FrameSource(stack)), detect=lambda f: newcomer, options=options
-    )
+
+    def detect(frame):  # looked for on every frame; found on frame 4 (random weights drift after)
+        return newcomer if frame == 4 else np.zeros_like(newcomer)
+
+    options = PopulationOptions(divisions=False, redetect_every=1)
+    tracker = PopulationTracker(TrackingSession(reduced_model, FrameSource(stack)), detect=detect, options=options)
     labels = run(tracker, seeds, 7)
     new = [o for o in tracker.lineage.tracks if o not in seeds]
     assert len(new) == 1 and tracker.lineage.tracks[new[0]].first == 4
     assert (labels[4] == new[0]).any() and not (labels[:4] == new[0]).any()
+
+
+def test_a_cell_found_on_a_later_re_detection_frame_is_tracked_back_to_where_it_appeared(reduced_model):
+    """Cells are looked for on frame 4 only: the one found there is tracked backward over
+    frames 1-3 (random weights keep a mask there), its track starts where its masks start, and
+    those earlier frames come out of the run too."""
+    stack, _ = make_timelapse(7)
+    seeds = threshold_seeds(stack[0])
+    newcomer = np.zeros(stack.shape[1:], np.uint16)
+    newcomer[125:150, 10:35] = 1
+    options = PopulationOptions(divisions=False, redetect_frames=(4,))
+    session = TrackingSession(reduced_model, FrameSource(stack))
+    tracker = PopulationTracker(session, detect=lambda f: newcomer, options=options)
+    frames = []
+    labels = np.zeros((7, *stack.shape[1:]), np.uint16)
+    merge_result(labels[0], tracker.seed(0, seeds))
+    for result in tracker.track(start=0):
+        frames.append(result.frame)
+        merge_result(labels[result.frame], result)
+    [new] = [o for o in tracker.lineage.tracks if o not in seeds]
+    present = [f for f in range(7) if (labels[f] == new).any()]
+    track = tracker.lineage.tracks[new]
+    assert track.first < 4 and present == list(range(track.first, 7))
+    assert frames[:4] == [1, 2, 3, 4] and sorted(frames[4 : 4 + 4 - track.first]) == list(range(track.first, 4))
+    assert tracker.lineage.check_against(labels) == []
+    assert_differs(labels[track.first] == new, labels[4] == new)  # tracked, not copied
 
 
 def test_segment_everything_runs_the_encoder_once_and_its_masks_follow_the_image(reduced_model):

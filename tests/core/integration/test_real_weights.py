@@ -47,9 +47,14 @@ def test_real_sam21_tiny_segments_a_nucleus():
 )
 def test_real_sam21_tiny_tracks_a_dividing_population(tmp_path):
     """The whole population path with real weights: threshold seeds, re-detection, ends and
-    divisions, CTC export scored by py-ctcmetrics against the known lineage. The floors are
-    loose guesses made without real weights (none could be downloaded where this was
-    written); the first run with weights should print the scores and raise them."""
+    divisions, CTC export scored by py-ctcmetrics against the known lineage.
+
+    Floors revisited for the division rules of the division issue (waist split, sister within
+    half a diameter, re-detection of a cell that shrinks, cells tracked back to the frame they
+    appear): on masks from the ground truth they give TRA, BC(0) and CT 1.0, so what is left
+    here is SAM 2's own mask error. The scene has two divisions, so BC(0) >= 0.5 asks that at
+    least one is found on its frame. Still set without real weights (none can be downloaded
+    where this was written): the first run with weights prints the scores; raise them then."""
     import shutil
 
     from ctc_metrics.scripts.evaluate import evaluate_sequence
@@ -75,6 +80,8 @@ def test_real_sam21_tiny_tracks_a_dividing_population(tmp_path):
     for mask in write_ctc(tmp_path / "truth", truth_labels, truth).iterdir():
         shutil.copy(mask, gt / mask.name.replace("mask", "man_track").replace("res_track", "man_track"))
     ours = write_ctc(tmp_path / "01_RES", labels, tracker.lineage)
-    scores = evaluate_sequence(str(ours), str(tmp_path / "01_GT"), metrics=["Valid", "TRA", "DET", "BC"], threads=1)
+    metrics = ["Valid", "TRA", "DET", "BC", "CT"]
+    scores = evaluate_sequence(str(ours), str(tmp_path / "01_GT"), metrics=metrics, threads=1)
     print("real sam2.1-tiny population scores:", scores)
-    assert scores["Valid"] == 1 and scores["DET"] > 0.8 and scores["TRA"] > 0.7
+    assert scores["Valid"] == 1 and scores["DET"] > 0.8 and scores["TRA"] > 0.9
+    assert scores["BC(0)"] >= 0.5 and scores["CT"] > 0.5
