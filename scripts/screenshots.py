@@ -5,7 +5,8 @@ scripts/screenshots.py``).
 Uses the reduced random-weight model so it runs in seconds without weights: the masks are
 meaningless; the screenshots show the interface, not segmentation quality. The guide's
 pictures are taken on a laptop's screen (1366x768); the dock is also shown on a desktop's
-(1920x1080).
+(1920x1080). ``python scripts/screenshots.py docs/images reopened`` retakes only the picture
+of a CTC folder opened again.
 """
 
 from __future__ import annotations
@@ -141,5 +142,39 @@ def divide_by_hand(viewer, widget, path: Path) -> None:
     viewer.screenshot(str(path), canvas_only=False)
 
 
+def reopened(out: Path) -> None:
+    """A CTC folder opened again (``res_track.txt``) beside its movie, the tracker writing into
+    it: the known dividing population of the tests, so the masks and tracks are the truth's."""
+    import napari
+    import tifffile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from napari_sam2.core.ctc import write_ctc
+    from tests.helpers import known_population, render_fluorescence
+    from tests.napari.review_session import choose
+
+    truth, lineage = known_population()
+    with tempfile.TemporaryDirectory() as tmp:
+        movie = Path(tmp) / "movie.tif"
+        tifffile.imwrite(movie, render_fluorescence(truth), imagej=True, metadata={"axes": "TYX"})
+        folder = write_ctc(Path(tmp) / "01_RES", truth, lineage)
+        viewer = napari.Viewer()
+        laptop(viewer)
+        viewer.open(str(movie))
+        viewer.open(str(folder / "res_track.txt"), plugin=None)  # File › Open: napari-sam2 reads it
+        _, widget = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracker")
+        choose(widget.image_panel.labels_combo, "01_RES")
+        widget.tabs.setCurrentIndex(1)  # All cells
+        viewer.layers.selection.active = viewer.layers["SAM 2 tracks"]
+        viewer.dims.set_current_step(0, 12)
+        viewer.reset_view()
+        settle()
+        viewer.screenshot(str(out / "07-reopened-ctc.png"), canvas_only=False)
+        viewer.close()
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[2:] == ["reopened"]:
+        reopened(Path(sys.argv[1]))
+    else:
+        main(*sys.argv[1:])

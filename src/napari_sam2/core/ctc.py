@@ -1,4 +1,6 @@
-"""Cell Tracking Challenge export: ``maskTTT.tif`` per frame and ``res_track.txt``.
+"""Cell Tracking Challenge folders: ``maskTTT.tif`` per frame and ``res_track.txt``, written
+(:func:`write_ctc`) and read back (:func:`open_ctc`, also a ground-truth ``TRA`` folder of
+``man_trackTTT.tif`` + ``man_track.txt``).
 
 The CTC rules: one uint16 mask per frame; each line ``L B E P`` of ``res_track.txt`` is a
 track present on every frame from B to E under label L, with parent P (0: none). A track
@@ -11,6 +13,7 @@ so a failed export leaves no half folder.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -117,3 +120,91 @@ def write_ctc(folder: str | os.PathLike, labels, lineage: Lineage | None = None)
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return folder
+
+
+# -- reading ---------------------------------------------------------------------------------
+#: The track file of a result folder and of a ground-truth folder, and their masks' prefix.
+TRACK_FILES = {"res_track.txt": "mask", "man_track.txt": "man_track"}
+
+
+class CtcFolder:
+    """A CTC folder opened: its mask files (frames, read one at a time: ``len``, ``[t]``,
+    ``shape``) and the lineage of its track file, both checked."""
+
+    def __init__(self, folder: Path, track_file: Path, files: list[Path], lineage: Lineage) -> None:
+        import tifffile
+
+        self.folder, self.track_file, self.files, self.lineage = folder, track_file, files, lineage
+        first = tifffile.imread(files[0])
+        self.shape, self.dtype = (len(files), *first.shape), first.dtype
+        if first.ndim != 2:
+            raise Sam2InputError(f"{files[0].name} is {first.ndim}-D; this reader takes 2-D masks over time.")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        import tifffile
+
+        plane = tifffile.imread(self.files[t])
+        if plane.shape != self.shape[1:]:
+            raise Sam2InputError(f"{self.files[t].name} is {plane.shape}, the first mask {self.shape[1:]}.")
+        return plane
+
+    def read(self) -> np.ndarray:
+        """Every frame as one ``(T, Y, X)`` array."""
+        out = np.zeros(self.shape, self.dtype)
+        for t in range(len(self)):
+            out[t] = self[t]
+        return out
+
+
+def open_ctc(path: str | os.PathLike) -> CtcFolder:
+    """A CTC folder, given as the folder or its track file (``res_track.txt`` with
+    ``maskNNN.tif``, or ``man_track.txt`` with ``man_trackNNN.tif``)."""
+    path = Path(path)
+    if path.is_dir():
+        track_file = next((path / name for name in TRACK_FILES if (path / name).exists()), path / "res_track.txt")
+    else:
+        track_file = path
+    folder, name = track_file.parent, track_file.name
+    if name not in TRACK_FILES:
+        raise Sam2InputError(f"{name}: a Cell Tracking Challenge folder is opened by its res_track.txt.")
+    pattern = re.compile(rf"^{TRACK_FILES[name]}(\d+)\.tiff?$")
+    masks = {}
+    for entry in os.listdir(folder):
+        found = pattern.match(entry)
+        if found:
+            masks[int(found.group(1))] = folder / entry
+    if not masks:
+        prefix = TRACK_FILES[name]
+        raise Sam2InputError(f"{folder} holds no {prefix}NNN.tif: not a Cell Tracking Challenge result folder.")
+    if not track_file.exists():
+        raise Sam2InputError(f"{folder} has mask files but no {name}.")
+    frames = sorted(masks)
+    if frames != list(range(frames[0], frames[0] + len(frames))):
+        missing = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames))
+        raise Sam2InputError(f"{folder}: mask files are missing for frames {missing[:5]}.")
+    return CtcFolder(folder, track_file, [masks[t] for t in frames], read_track_file(track_file))
+
+
+def read_track_file(path: Path) -> Lineage:
+    """The lineage of a ``res_track.txt`` (``L B E P`` a line), checked line by line."""
+    rows, seen = [], set()
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 4 or not all(p.isdigit() for p in parts):
+            raise Sam2InputError(f"{path}, line {number}: expected four whole numbers 'L B E P', got {line.strip()!r}.")
+        label, first, last, parent = map(int, parts)
+        if last < first:
+            raise Sam2InputError(f"{path}, line {number}: track {label} ends on frame {last}, before it starts.")
+        if label == 0 or label in seen:
+            raise Sam2InputError(f"{path}, line {number}: track {label} is 0 or named twice.")
+        seen.add(label)
+        rows.append({"id": label, "first": first, "last": last, "parent": parent})
+    unknown = sorted({r["parent"] for r in rows if r["parent"] and r["parent"] not in seen})
+    if unknown:
+        raise Sam2InputError(f"{path}: parent {unknown[0]} is not a track of the file.")
+    return Lineage.from_dict(rows)

@@ -35,10 +35,11 @@ def save_labels(binding, state, population, path: Path) -> list[str]:
     sidecar = None
     if state.record is not None or workspace.scores:
         sidecar = _sidecar(binding, state)
-        if len(population.lineage):
-            sidecar["lineage"] = population.lineage.as_dict()
-    if workspace.reviewed:  # the review's marks go with the labels, even without a run
+    if workspace.reviewed or len(population.lineage):  # these go with the labels, even without a run
         sidecar = sidecar or {"napari_sam2_version": __version__, "source": "napari"}
+    if len(population.lineage):  # a run's, or one opened with the labels (a CTC folder, a GEFF)
+        sidecar["lineage"] = population.lineage.as_dict()
+    if workspace.reviewed:
         sidecar["review"] = dict(sorted(workspace.reviewed.items()))
     if sidecar is not None:
         layer.metadata[SIDECAR_KEY] = sidecar

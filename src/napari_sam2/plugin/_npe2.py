@@ -1,5 +1,6 @@
 """The npe2 contributions: the writer (labels -> TIFF + JSON) and the readers (napari-sam2 files:
-prompt CSVs, and a result opened through its sidecar ``LABELS.json``)."""
+prompt CSVs; a result opened through its sidecar ``LABELS.json``, through a Cell Tracking
+Challenge folder's ``res_track.txt``, or as a GEFF store)."""
 
 from __future__ import annotations
 
@@ -112,7 +113,6 @@ def read_result(path: str) -> list[tuple]:
 
     from ..core.errors import Sam2InputError
     from ..core.outputs import read_sidecar
-    from ._names import TRACKS_LAYER
     from ._notify import notify
 
     labels_path = _labels_beside(Path(path))
@@ -126,12 +126,7 @@ def read_result(path: str) -> list[tuple]:
         notify(f"{exc} Opened as plain labels.")
         sidecar = None
     meta = {"name": labels_path.stem, "scale": scale, "metadata": {"napari_sam2": sidecar} if sidecar else {}}
-    layers = [(data, meta, "labels")]
-    tracks = _tracks_of(data, sidecar) if sidecar else None
-    if tracks is not None:
-        options = {"name": TRACKS_LAYER, "graph": tracks[1], "scale": scale, "tail_length": 8}
-        layers.append((tracks[0], options, "tracks"))
-    return layers
+    return [(data, meta, "labels"), *(_tracks_layers(data, sidecar, scale) if sidecar else [])]
 
 
 def _labels_beside(sidecar: Path) -> Path:
@@ -179,3 +174,63 @@ def _tracks_of(data: np.ndarray, sidecar: dict):
     present = {int(p[0]) for p in points}
     graph = {k: v for k, v in lineage.graph().items() if k in present and v[0] in present}
     return np.array(sorted(points), dtype=float), graph
+
+
+# -- results: a Cell Tracking Challenge folder, a GEFF store ---------------------------------------
+def get_ctc_reader(path: str | list[str]):
+    """npe2 reader: a CTC folder's ``res_track.txt`` (or a ground truth's ``man_track.txt``)."""
+    from ..core.ctc import TRACK_FILES
+
+    if isinstance(path, list) or Path(path).name not in TRACK_FILES:
+        return None
+    return read_ctc
+
+
+def read_ctc(path: str) -> list[tuple]:
+    """The folder's masks as labels, with the lineage in their metadata (the tracker takes
+    it up, as from a sidecar), and a Tracks layer of it."""
+    from .. import __version__
+    from ..core.ctc import open_ctc
+
+    folder = open_ctc(path)
+    data = folder.read()
+    sidecar = {"napari_sam2_version": __version__, "source": "ctc", "opened_from": str(folder.track_file)}
+    sidecar["lineage"] = folder.lineage.as_dict()
+    meta = {"name": folder.folder.name, "metadata": {"napari_sam2": sidecar}}
+    return [(data, meta, "labels"), *_tracks_layers(data, sidecar, (1.0, 1.0, 1.0))]
+
+
+def get_geff_reader(path: str | list[str]):
+    """npe2 reader: a GEFF store (a ``.geff`` folder with GEFF metadata)."""
+    from ..core.geff_read import is_geff
+
+    if isinstance(path, list) or not str(path).rstrip("/\\").lower().endswith(".geff") or not is_geff(path):
+        return None
+    return read_geff_layers
+
+
+def read_geff_layers(path: str) -> list[tuple]:
+    """A Tracks layer of the store's lineage, with the labels it names when it names any."""
+    from .. import __version__
+    from ..core.geff_read import read_geff
+    from ._names import TRACKS_LAYER
+
+    found = read_geff(path)
+    layers = []
+    name = Path(str(path).rstrip("/\\")).stem
+    if found.labels is not None:
+        sidecar = {"napari_sam2_version": __version__, "source": "geff", "opened_from": str(path)}
+        sidecar["lineage"] = found.lineage.as_dict()
+        meta = {"name": name, "scale": found.scale, "metadata": {"napari_sam2": sidecar}}
+        layers.append((found.labels, meta, "labels"))
+    options = {"name": TRACKS_LAYER, "graph": found.graph, "scale": found.scale, "tail_length": 8}
+    return [*layers, (found.data, options, "tracks")]
+
+
+def _tracks_layers(data: np.ndarray, sidecar: dict, scale) -> list[tuple]:
+    from ._names import TRACKS_LAYER
+
+    tracks = _tracks_of(data, sidecar)
+    if tracks is None:
+        return []
+    return [(tracks[0], {"name": TRACKS_LAYER, "graph": tracks[1], "scale": scale, "tail_length": 8}, "tracks")]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ from .ranking import ReviewItem
 COLUMNS = ("rank", "kind", "cell", "frame", "last_frame", "score", "reason")
 #: A reviewed item's mark in the sidecar's ``review`` (item key -> mark): the user found it fine.
 ACCEPTED = "accepted"
-_MASK = re.compile(r"^mask(\d+)\.tif{1,2}$")
 
 
 @dataclass
@@ -115,57 +113,10 @@ def _parents(sidecar: dict) -> dict[int, int] | None:
 
 
 def _ctc_folder(folder: Path) -> ReviewSource:
-    masks = {}
-    for name in os.listdir(folder):
-        found = _MASK.match(name)
-        if found:
-            masks[int(found.group(1))] = folder / name
-    track_file = folder / "res_track.txt"
-    if not masks:
-        raise Sam2InputError(f"{folder} holds no maskNNN.tif: not a Cell Tracking Challenge result folder.")
-    if not track_file.exists():
-        raise Sam2InputError(f"{folder} has mask files but no res_track.txt.")
-    frames = sorted(masks)
-    if frames != list(range(frames[0], frames[0] + len(frames))):
-        missing = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames))
-        raise Sam2InputError(f"{folder}: mask files are missing for frames {missing[:5]}.")
-    return ReviewSource(_CtcFrames([masks[t] for t in frames]), parents=read_res_track(track_file))
+    from ..ctc import open_ctc
 
-
-def read_res_track(path: Path) -> dict[int, int]:
-    """``res_track.txt``'s parents (``L B E P`` a line), checked line by line."""
-    parents = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 4 or not all(p.isdigit() for p in parts):
-            raise Sam2InputError(f"{path}, line {number}: expected four whole numbers 'L B E P', got {line.strip()!r}.")
-        label, first, last, parent = map(int, parts)
-        if last < first:
-            raise Sam2InputError(f"{path}, line {number}: track {label} ends on frame {last}, before it starts.")
-        parents[label] = parent
-    return parents
-
-
-class _CtcFrames:
-    def __init__(self, files: list[Path]) -> None:
-        import tifffile
-
-        self.files = files
-        first = tifffile.imread(files[0])
-        self.shape = (len(files), *first.shape)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, t: int) -> np.ndarray:
-        import tifffile
-
-        plane = tifffile.imread(self.files[t])
-        if plane.shape != self.shape[1:]:
-            raise Sam2InputError(f"{self.files[t].name} is {plane.shape}, the first mask {self.shape[1:]}.")
-        return plane
+    found = open_ctc(folder)
+    return ReviewSource(found, parents={t.id: t.parent for t in found.lineage.tracks.values()})
 
 
 def review_csv_text(items: list[ReviewItem]) -> str:
