@@ -4,7 +4,7 @@ test_reopen_window.py (formats issue, point 1).
 ``napari-sam2 track --seeds threshold --ctc RES --geff cells.geff`` tracked the sample
 time-lapse. Then, as a user: *File › Open* the movie and ``RES/res_track.txt``: the masks come
 back as labels with a Tracks layer; the tracker, told to *write into* them, has their cells and
-lineage. A new window *File › Open*s ``cells.geff`` (napari-sam2 chosen in napari's reader
+lineage, which *Save labels…* keeps. A new window *File › Open*s ``cells.geff`` (napari-sam2 chosen in napari's reader
 dialog): a Tracks layer with the lineage. A broken ``res_track.txt`` fails in one line.
 Prints one line ``FINDINGS {json}``; with a third argument, saves the CTC window's screenshot
 there.
@@ -72,6 +72,9 @@ def main(model: str, out: str, screenshot: str | None = None) -> dict:
             "tracks_layers": sum(type(layer).__name__ == "Tracks" for layer in viewer.layers),
         }
     }
+    controller.save_labels(folder / "again.tif")  # Save labels… with no run since: the lineage goes along
+    saved = json.loads((folder / "again.json").read_text())
+    found["ctc"]["saved_lineage"] = _rows(saved.get("lineage", [])) == truth_rows
     if screenshot:
         viewer.dims.set_current_step(0, 5)
         settle(app)

@@ -19,7 +19,7 @@ def test_a_ctc_folder_and_a_geff_store_reopen_with_their_lineage(reduced_model_d
     found = run_window(SCRIPT, reduced_model_dir, tmp_path)
     ctc = found["ctc"]
     assert ctc["opened"] == ["Labels", "Tracks"] and len(ctc["labels_values"]) > 3
-    assert ctc["bound"] and ctc["lineage"] and ctc["objects"] and ctc["tracks_layers"] == 1
+    assert ctc["bound"] and ctc["lineage"] and ctc["objects"] and ctc["tracks_layers"] == 1 and ctc["saved_lineage"]
     assert found["broken"].startswith("Sam2InputError: ") and "line 2: expected four whole numbers" in found["broken"]
     geff = found["geff"]
     assert geff["opened"] == ["Tracks"]
