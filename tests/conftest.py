@@ -19,6 +19,10 @@ import pytest
 HAS_DISPLAY = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 if not HAS_DISPLAY:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+#: precision=auto picks bf16 on CPUs with native bf16 (AMX/AVX512-BF16): the suite's masks
+#: must not depend on the machine it runs on, so it runs in fp32 unless told otherwise (the
+#: bf16 path has its own tests, which set this themselves). Subprocesses inherit it.
+os.environ.setdefault("NAPARI_SAM2_CPU_BF16", "0")
 NO_DISPLAY = (
     "no display: real-window tests need OpenGL; run under Xvfb (bash scripts/test.sh installs it as root, "
     "or install xvfb xauth libgl1-mesa-dri libglx-mesa0 and the xcb libraries in scripts/system-deps.sh)"

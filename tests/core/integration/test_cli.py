@@ -57,6 +57,26 @@ def test_track_sample_end_to_end(reduced_model_dir, sample, tmp_path):
     assert sidecar["napari_sam2_version"]
 
 
+def test_precision_auto_tracks_in_bf16_on_a_cpu_with_native_bf16_and_in_fp32_without(
+    reduced_model_dir, sample, tmp_path, monkeypatch
+):
+    """The CPU's answer is forced both ways (this machine's own is not what is tested): bf16
+    is recorded in the sidecar, and its masks stay close to fp32's."""
+    image, prompts = sample
+    found = {}
+    for native in ("1", "0"):
+        monkeypatch.setenv("NAPARI_SAM2_CPU_BF16", native)
+        out = tmp_path / f"labels-{native}.tif"
+        assert _track(reduced_model_dir, image, prompts, out, "--device", "cpu") == 0
+        sidecar = json.loads(out.with_suffix(".json").read_text())
+        found[native] = (tifffile.imread(out), sidecar["model"]["autocast_dtype"])
+    (bf16, dtype_bf16), (fp32, dtype_fp32) = found["1"], found["0"]
+    assert dtype_bf16 == "bfloat16" and dtype_fp32 is None
+    assert_meaningful(bf16 > 0)
+    agree = np.logical_and(bf16 > 0, fp32 > 0).sum() / np.logical_or(bf16 > 0, fp32 > 0).sum()
+    assert agree > 0.9, agree
+
+
 def test_a_rerun_with_the_disk_feature_cache_gives_the_same_labels(reduced_model_dir, sample, tmp_path):
     image, prompts = sample
     cache = tmp_path / "features"

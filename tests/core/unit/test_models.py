@@ -80,7 +80,7 @@ def test_device_choice():
         assert models.pick_device("auto") in ("cpu", "mps")
         with pytest.raises(Sam2InputError, match="no CUDA GPU"):
             models.pick_device("cuda")
-    assert models.default_autocast_dtype("cpu") is None
+    assert models.default_autocast_dtype("cpu") is None  # the suite says: no native bf16 (conftest)
     assert models.default_autocast_dtype("cuda") == torch.bfloat16
     with pytest.raises(Sam2InputError, match="Unknown device"):
         models.pick_device("tpu")
@@ -105,3 +105,35 @@ def test_random_shapes_match_the_published_parameter_counts(name, params_m):
     model, _ = models.build_random_model(name)
     count = sum(p.numel() for p in model.parameters()) / 1e6
     assert count == pytest.approx(params_m, rel=0.03)
+
+
+AMX_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+OLD_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n"
+
+
+def test_native_bf16_is_read_from_the_cpu_flags_and_auto_uses_it_only_there(monkeypatch, tmp_path):
+    import torch
+
+    from napari_sam2.core.models import devices
+
+    monkeypatch.delenv("NAPARI_SAM2_CPU_BF16")
+    assert devices.cpu_native_bf16(AMX_CPU) and not devices.cpu_native_bf16(OLD_CPU)
+    assert devices.cpu_native_bf16("flags : avx512_bf16\n")  # AVX512-BF16 alone is enough
+    for flags, expected in ((AMX_CPU, torch.bfloat16), (OLD_CPU, None)):
+        (tmp_path / "cpuinfo").write_text(flags)
+        monkeypatch.setattr(devices, "CPUINFO", str(tmp_path / "cpuinfo"))  # the machine's own flags
+        assert devices.default_autocast_dtype("cpu") == expected  # auto
+        assert devices.default_autocast_dtype("cpu", "fp32") is None  # forced either way
+        assert devices.default_autocast_dtype("cpu", "bf16") == torch.bfloat16
+    assert devices.default_autocast_dtype("mps") is None
+    monkeypatch.setattr(devices, "CPUINFO", str(tmp_path / "no such file"))  # not Linux: no
+    assert not devices.cpu_native_bf16()
+
+
+def test_the_override_wins_over_the_flags(monkeypatch):
+    from napari_sam2.core.models import devices
+
+    monkeypatch.setenv("NAPARI_SAM2_CPU_BF16", "0")
+    assert not devices.cpu_native_bf16(AMX_CPU)
+    monkeypatch.setenv("NAPARI_SAM2_CPU_BF16", "1")
+    assert devices.cpu_native_bf16(OLD_CPU)
