@@ -1,4 +1,4 @@
-"""Images in: TIFF (ImageJ, OME, plain), ``.npy`` and zarr, opened lazily, with their axes.
+"""Images in: TIFF (ImageJ, OME, plain), ``.npy``, zarr and OME-Zarr, opened lazily, with their axes.
 
 A TIFF opens through tifffile's zarr store (plain file reads), ``.npy`` as a memory map, a
 zarr store through zarr; nothing is decoded until a frame is asked for. What is known of
@@ -174,6 +174,11 @@ def _read_zarr(path: Path) -> ImageInput:
         raise Sam2InputError(f"{path} is not a readable zarr array ({exc}).") from exc
     if hasattr(node, "shape"):
         return ImageInput(node)
+    from .ome_zarr import is_ome, open_ome_image
+
+    if is_ome(dict(node.attrs)):  # an OME-Zarr image: its full resolution, axes and scale
+        data, axes, scale, unit = open_ome_image(node, path)
+        return ImageInput(data, axes=axes, scale=scale, unit=unit)
     arrays = sorted(name for name, _ in node.arrays())
     if not arrays:
         raise Sam2InputError(f"{path} is a zarr group with no arrays.")

@@ -337,6 +337,9 @@ def labels_axes(ndim: int, frame_axis: int | None = 0, letter: str = "T") -> str
     return None
 
 
+_IMAGEJ_UNITS = {"µm": "micron", "\u03bcm": "micron"}
+
+
 def _tiff_kwargs(dtype, axes: str, scale: dict[str, float] | None, unit: str | None) -> dict[str, Any]:
     scale = scale or {}
     kwargs: dict[str, Any] = {}
@@ -345,8 +348,8 @@ def _tiff_kwargs(dtype, axes: str, scale: dict[str, float] | None, unit: str | N
     imagej = np.dtype(dtype) == np.uint16 and axes.endswith("YX") and _in_order(axes, "TZCYX")
     if imagej:
         metadata: dict[str, Any] = {"axes": axes}
-        if unit:
-            metadata["unit"] = unit
+        if unit:  # ImageJ's description is ASCII: µm is "micron" there, as ImageJ writes it
+            metadata["unit"] = _IMAGEJ_UNITS.get(unit, unit.encode("ascii", "backslashreplace").decode())
         if "Z" in axes and "Z" in scale:
             metadata["spacing"] = scale["Z"]
         if "T" in axes and "T" in scale:

@@ -163,3 +163,19 @@ def test_a_really_full_disk_keeps_the_older_pair(tiny_disk):
         writer.commit({"value": 2})
     assert {p.name: p.read_bytes() for p in tiny_disk.iterdir()} == before
     assert json.loads(outputs.sidecar_path(out).read_text())["value"] == 1
+
+
+def test_a_micrometre_unit_is_written_as_imagej_writes_it(tmp_path):
+    """OME metadata says µm; ImageJ's description is ASCII, where µm is "micron" (a µ there
+    made the writer fail with a UnicodeEncodeError)."""
+    import tifffile
+
+    from napari_sam2.core.outputs import LabelsTiffWriter
+
+    writer = LabelsTiffWriter(
+        tmp_path / "l.tif", shape=(2, 8, 8), dtype=np.uint16, scale={"Y": 0.5, "X": 0.5}, unit="µm"
+    )
+    writer.write_frame(1, np.ones((8, 8), np.uint16))
+    writer.commit()
+    with tifffile.TiffFile(tmp_path / "l.tif") as tif:
+        assert tif.imagej_metadata["unit"] == "micron" and tif.asarray()[1].all()

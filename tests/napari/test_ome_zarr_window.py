@@ -1,0 +1,46 @@
+"""An OME-Zarr time-lapse opened by napari-ome-zarr (a multiscale layer, 2 s a frame, 0.5 µm
+pixels) is tracked at full resolution: the click lands on its cell, the labels have level
+0's shape and the image's scale, and the store is not touched (formats issue)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+pytest.importorskip("napari_ome_zarr")
+
+from tests.core.integration.test_ome_zarr import _digest, _ome_image  # noqa: E402
+from tests.napari.conftest import canvas_click  # noqa: E402
+
+pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
+
+
+def test_an_ome_zarr_opened_by_napari_ome_zarr_is_tracked_at_full_resolution(
+    make_napari_viewer, qtbot, reduced_model, reduced_model_dir, tmp_path
+):
+    from napari_sam2.core.sample import make_timelapse
+    from tests.helpers import assert_meaningful
+
+    stack, prompts = make_timelapse(4)
+    store = _ome_image(tmp_path / "cells.zarr", stack, "0.5")
+    before = _digest(store)
+    viewer = make_napari_viewer()
+    [image] = viewer.open(str(store), plugin="napari-ome-zarr")
+    assert image.multiscale and tuple(image.data[0].shape) == stack.shape
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracker")
+    controller = widget.controller
+    controller.set_model(str(reduced_model_dir), "cpu")
+    controller.use_loaded_model(reduced_model)
+    qtbot.waitUntil(lambda: controller.loaded is not None, timeout=60_000)
+    controller.add_object()
+    p = prompts[0]
+    viewer.dims.set_point(0, p.frame * 2.0)  # world time: 2 s a frame
+    canvas_click(controller.points_layer, (p.frame * 2.0, p.y * 0.5, p.x * 0.5))
+    qtbot.waitUntil(lambda: controller.idle, timeout=60_000)
+    labels = controller.labels_layer
+    assert labels.data.shape == stack.shape and tuple(labels.scale) == tuple(image.scale)
+    mask = np.asarray(labels.data[p.frame]) == 1
+    assert_meaningful(mask)
+    assert mask[int(p.y), int(p.x)]  # the clicked cell, at full resolution
+    assert _digest(store) == before
