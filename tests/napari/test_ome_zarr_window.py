@@ -44,3 +44,25 @@ def test_an_ome_zarr_opened_by_napari_ome_zarr_is_tracked_at_full_resolution(
     assert_meaningful(mask)
     assert mask[int(p.y), int(p.x)]  # the clicked cell, at full resolution
     assert _digest(store) == before
+
+
+def test_napari_ome_zarr_opens_the_image_with_the_labels_the_cli_wrote_into_it(
+    make_napari_viewer, reduced_model_dir, tmp_path
+):
+    from napari_sam2.cli import main
+    from napari_sam2.core.sample import make_timelapse
+
+    stack, _ = make_timelapse(4)
+    store = _ome_image(tmp_path / "cells.zarr", stack, "0.4")
+    args = ["track", str(store), "--seeds", "threshold", "--out", str(store), "--model", str(reduced_model_dir)]
+    assert main([*args, "--quiet"]) == 0
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-ome-zarr")
+    kinds = {type(layer).__name__: layer for layer in layers}
+    assert set(kinds) == {"Image", "Labels"}  # image and labels together
+    import zarr
+
+    written = np.asarray(zarr.open_group(str(store / "labels" / "napari-sam2"), mode="r")["0"])
+    labels = kinds["Labels"]
+    shown = np.asarray(labels.data[0] if labels.multiscale else labels.data)
+    assert (shown == written).all() and tuple(labels.scale) == tuple(kinds["Image"].scale)

@@ -1,4 +1,5 @@
-"""A label TIFF read one frame at a time: the exports and the review never hold a stack whole.
+"""A label TIFF (or an OME-Zarr label image) read one frame at a time: the exports and the
+review never hold a stack whole.
 
 ``tifffile.memmap`` maps the file, and every page the exports touch then counts in the
 process's resident memory until it ends (a 400 MiB stack read once shows as 400 MiB more).
@@ -56,3 +57,52 @@ class LabelFrames:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class ZarrLabelFrames:
+    """The full resolution of a label image in an OME-Zarr store (``STORE/labels/NAME``), read
+    a frame (one chunk) at a time, with :class:`LabelFrames`' interface; ``sidecar`` is the
+    run's provenance kept in the label group's attributes."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import zarr
+
+        from .errors import Sam2InputError
+        from .ome_zarr import labels_target, ngff_attributes
+
+        root, name = labels_target(path)
+        try:
+            group = zarr.open_group(str(root / "labels" / name), mode="r")
+        except Exception as exc:  # zarr raises several types for what is no group
+            raise Sam2InputError(f"{root.name}/labels/{name} is not a readable label image ({exc}).") from exc
+        attrs = dict(group.attrs)
+        multiscales = ngff_attributes(attrs)[1].get("multiscales") or []
+        if not multiscales:
+            raise Sam2InputError(f"{root.name}/labels/{name} has no multiscales metadata.")
+        self._array = group[multiscales[0]["datasets"][0]["path"]]
+        self.sidecar: dict | None = attrs.get("napari_sam2")
+        self.shape: tuple[int, ...] = tuple(self._array.shape)
+        self.dtype = np.dtype(self._array.dtype)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, frame) -> np.ndarray:
+        return np.asarray(self._array[int(frame)])
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ZarrLabelFrames:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_label_frames(path: str | os.PathLike):
+    """A label TIFF's or an OME-Zarr label image's frames (``--out`` either way)."""
+    from .ome_zarr import labels_target
+
+    return ZarrLabelFrames(path) if labels_target(path) is not None else LabelFrames(path)

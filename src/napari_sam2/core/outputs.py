@@ -58,9 +58,20 @@ def check_outputs(
 
     Returns ``out`` as a :class:`~pathlib.Path`. Raises :class:`Sam2InputError`.
     """
+    from .ome_zarr import check_labels_output, inside_store, labels_target
+
     out = Path(out)
+    if labels_target(out) is not None:  # into an OME-Zarr image's labels/ group
+        check_labels_output(out, overwrite=overwrite)
+        return out
+    store = inside_store(out)
+    if store is not None:
+        raise Sam2InputError(
+            f"The output {out} lies inside the OME-Zarr store {store.name}: give the store itself "
+            "(the labels go into its labels/ group) or a .tif file."
+        )
     if out.suffix.lower() not in LABEL_SUFFIXES:
-        raise Sam2InputError(f"The output {out} must end in .tif or .tiff.")
+        raise Sam2InputError(f"The output {out} must end in .tif or .tiff (or be an OME-Zarr image, .zarr).")
     if not out.parent.is_dir():
         raise Sam2InputError(f"The output folder {out.parent} does not exist.")
     if out.is_dir():
@@ -322,6 +333,21 @@ class LabelsTiffWriter:
 
     def discard(self) -> None:
         self._partial.discard()
+
+
+def labels_writer(out, *, shape, dtype, frame_axis_letter: str = "T", scale=None, unit=None):
+    """The writer of a label output: a TIFF + JSON pair, or a label image in an OME-Zarr
+    image's ``labels/`` group (``--out image.zarr``); both write frame by frame and appear
+    only on commit."""
+    from .ome_zarr import LabelsZarrWriter, labels_target
+
+    if labels_target(out) is None:
+        return LabelsTiffWriter(
+            out, shape=shape, dtype=dtype, frame_axis_letter=frame_axis_letter, scale=scale, unit=unit
+        )
+    letter = frame_axis_letter if frame_axis_letter in ("T", "Z") else "T"
+    axes = labels_axes(len(shape), 0, letter)
+    return LabelsZarrWriter(out, shape=shape, dtype=dtype, axes=axes, scale=scale, unit=unit)
 
 
 def labels_axes(ndim: int, frame_axis: int | None = 0, letter: str = "T") -> str | None:

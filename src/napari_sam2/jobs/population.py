@@ -66,7 +66,7 @@ def run_population(
         if points or boxes:
             validate_prompts(source, points, boxes)
         ids = [r.object_id for r in [*points, *boxes]] + [*plan.seeds, 2**16 - 1]  # room for cells found later
-        writer = outputs.LabelsTiffWriter(
+        writer = outputs.labels_writer(
             out, shape=(len(source), *source.full_frame_shape), dtype=label_dtype(max(ids)),
             frame_axis_letter=letter, scale=image.scale, unit=image.unit,
         )  # fmt: skip
@@ -251,10 +251,10 @@ def export(out: Path, tracker, settings: PopulationSettings, image_scale: dict, 
         print(f"napari-sam2: --divide: cell {cell} is not tracked on frame {frame}; skipped.", file=sys.stderr)
     if not (settings.ctc or settings.geff):
         return
-    from ..core.label_frames import LabelFrames
+    from ..core.label_frames import open_label_frames
 
     scale = tuple(float(image_scale.get(k, 1.0)) for k in (frame_letter, "Y", "X"))
-    with LabelFrames(out) as labels:  # the label file itself, one frame at a time
+    with open_label_frames(out) as labels:  # the label file itself, one frame at a time
         if settings.ctc:
             from ..core.ctc import write_ctc
 

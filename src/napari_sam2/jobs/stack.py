@@ -288,7 +288,8 @@ def _raise_interrupt(signum, frame):
 
 
 def _report(out, done: set[int], n: int, status: str) -> None:
-    out = Path(out)
-    print(
-        f"napari-sam2: {status}: {len(done)}/{n} frames -> {out} (+ {out.with_suffix('.json').name})", file=sys.stderr
-    )
+    from ..core.ome_zarr import labels_target
+
+    out, target = Path(out), labels_target(out)
+    where = f"{out} (+ {out.with_suffix('.json').name})" if target is None else f"{target[0]}/labels/{target[1]}"
+    print(f"napari-sam2: {status}: {len(done)}/{n} frames -> {where}", file=sys.stderr)

@@ -53,7 +53,7 @@ def run_track(settings: TrackSettings, *, loader=None, stop: Callable[[], bool] 
         points, boxes = read_prompt_files(settings, source)
         _validate_run(source, points, boxes, settings)
         ids = [r.object_id for r in [*points, *boxes]] + (replay.history_objects(history) if history else [])
-        writer = outputs.LabelsTiffWriter(
+        writer = outputs.labels_writer(
             settings.out, shape=(len(source), *source.full_frame_shape), dtype=label_dtype(max(ids)),
             frame_axis_letter=letter, scale=image.scale, unit=image.unit,
         )  # fmt: skip

@@ -84,3 +84,107 @@ def test_stores_that_are_not_images_are_one_line(tmp_path):
     broken.create_array("0", shape=(2, 8, 8), dtype="uint8")
     with pytest.raises(Sam2InputError, match="is OME-Zarr but has no multiscales image to read"):
         read_image(tmp_path / "broken.zarr")
+
+
+# -- labels out, into the image's labels/ group ---------------------------------------------------
+def _image_files(store: Path) -> dict[str, str]:
+    """Every file of the store but its labels/ group: the image's arrays and metadata."""
+    return {k: v for k, v in _digest(store).items() if not k.startswith("labels")}
+
+
+def _track_population(store: Path, model_dir, *extra) -> int:
+    return main(
+        ["track", str(store), "--seeds", "threshold", "--redetect-every", "2", "--out", str(store),
+         "--model", str(model_dir), "--quiet", *extra]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_labels_go_into_the_images_labels_group_where_ome_zarr_tools_read_them(tmp_path, reduced_model_dir, version):
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+    from ome_zarr_models import open_ome_zarr
+
+    stack, _ = make_timelapse(5)
+    store = _ome_image(tmp_path / "cells.zarr", stack, version)
+    before = _image_files(store)
+    assert _track_population(store, reduced_model_dir, "--ctc", str(tmp_path / "RES")) == 0
+    assert _image_files(store) == before  # the image's arrays and metadata, byte for byte
+    assert not [p for p in store.rglob("*") if p.name.endswith((".partial", ".old"))]
+    nodes = {str(n.zarr.path).rstrip("/").split("/")[-1]: n for n in Reader(parse_url(str(store)))()}
+    label = nodes["napari-sam2"]  # ome-zarr-py finds the label image through labels/
+    assert [type(s).__name__ for s in label.specs] == ["Label", "Multiscales"]
+    level0 = np.asarray(label.data[0])
+    assert level0.shape == stack.shape and len(label.data) >= 2  # a pyramid
+    assert_meaningful(level0[4] > 0)
+    assert type(open_ome_zarr(str(store / "labels" / "napari-sam2"))).__name__ == "ImageLabel"  # validated
+    group = zarr.open_group(str(store / "labels" / "napari-sam2"), mode="r")
+    attrs = dict(group.attrs)
+    ome = attrs["ome"] if version == "0.5" else attrs
+    sidecar = attrs["napari_sam2"]
+    parents = {r["id"]: r["parent"] for r in sidecar["lineage"]}
+    properties = {p["label-value"]: p for p in ome["image-label"]["properties"]}
+    assert set(properties) == {int(v) for v in np.unique(level0) if v}
+    assert all(p["track_id"] == v and p["parent"] == parents.get(v, 0) for v, p in properties.items())
+    assert ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"] == [2.0, 0.5, 0.5]
+    assert group["0"].chunks == (1, *stack.shape[1:])  # a chunk per frame, written frame by frame
+    assert (tmp_path / "RES" / "res_track.txt").exists() and (tmp_path / "cells_napari-sam2_review.csv").exists()
+
+
+def test_an_existing_label_image_is_replaced_only_on_request_and_stays_listed_once(tmp_path, reduced_model_dir, capfd):
+    stack, _ = make_timelapse(4)
+    store = _ome_image(tmp_path / "cells.zarr", stack, "0.4")
+    assert _track_population(store, reduced_model_dir) == 0
+    first = _digest(store / "labels")
+    assert _track_population(store, reduced_model_dir) != 0
+    assert "labels/napari-sam2 already exists; pass --overwrite" in capfd.readouterr().err
+    assert _digest(store / "labels") == first
+    assert _track_population(store, reduced_model_dir, "--overwrite") == 0
+    assert json.loads((store / "labels" / ".zattrs").read_text())["labels"] == ["napari-sam2"]
+    named = tmp_path / "cells.zarr" / "labels" / "nuclei"  # --out STORE/labels/NAME names it
+    assert main(["track", str(store), "--seeds", "threshold", "--out", str(named), "--model",
+                 str(reduced_model_dir), "--quiet"]) == 0  # fmt: skip
+    assert json.loads((store / "labels" / ".zattrs").read_text())["labels"] == ["napari-sam2", "nuclei"]
+
+
+def test_bad_ome_zarr_outputs_are_one_line_and_touch_nothing(tmp_path, reduced_model_dir, capfd):
+    stack, _ = make_timelapse(3)
+    store = _ome_image(tmp_path / "cells.zarr", stack, "0.5")
+    before = _digest(store)
+    plain = zarr.open_group(str(tmp_path / "plain.zarr"), mode="w", zarr_format=3)
+    plain.create_array("0", shape=(3, 8, 8), dtype="uint8")
+    for out, said in (
+        (store / "s0", "lies inside the OME-Zarr store cells.zarr"),
+        (tmp_path / "plain.zarr", "plain.zarr is no OME-Zarr image (no multiscales)"),
+        (tmp_path / "missing.zarr", "missing.zarr does not exist"),
+        (store / "labels" / ".hidden", "is not a name for a label image"),
+    ):
+        code = main(["track", str(store), "--seeds", "threshold", "--out", str(out), "--model",
+                     str(reduced_model_dir), "--quiet"])  # fmt: skip
+        err = capfd.readouterr().err
+        assert code != 0 and said in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1, err
+    assert _digest(store) == before
+
+
+def test_a_killed_runs_partial_goes_and_a_running_ones_stops_the_next(tmp_path, reduced_model_dir, capfd):
+    import fcntl
+
+    stack, _ = make_timelapse(3)
+    store = _ome_image(tmp_path / "cells.zarr", stack, "0.4")
+    name = "well[B2]"  # names are taken literally, never as patterns
+    killed = store / f".{name}.0123456789ab.partial"
+    killed.mkdir()
+    (killed / ".lock").write_bytes(b"")
+    lookalike = store / ".wellB2.0123456789ab.partial"  # another label image's: left alone
+    lookalike.mkdir()
+    out = store / "labels" / name
+    args = ["track", str(store), "--seeds", "threshold", "--out", str(out), "--model", str(reduced_model_dir)]
+    assert main([*args, "--quiet"]) == 0
+    assert not killed.exists() and lookalike.exists() and (out / "0").exists()
+    running = store / f".{name}.ba9876543210.partial"
+    running.mkdir()
+    with open(running / ".lock", "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main([*args, "--quiet", "--overwrite"]) != 0
+    assert "is writing cells.zarr/labels/well[B2] right now" in capfd.readouterr().err

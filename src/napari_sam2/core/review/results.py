@@ -47,7 +47,11 @@ class ReviewSource:
 
 def open_result(path: str | os.PathLike) -> ReviewSource:
     """A label TIFF (sidecar optional) or a CTC result folder, ready for :func:`review`."""
+    from ..ome_zarr import labels_target
+
     path = Path(path)
+    if labels_target(path) is not None:
+        return _zarr_labels(path)
     if path.is_dir():
         return _ctc_folder(path)
     if not path.exists():
@@ -76,6 +80,16 @@ def _labels_tiff(path: Path) -> ReviewSource:
     except Sam2InputError as exc:
         note = str(exc) if sidecar_path(path).exists() else f"{path.name} has no sidecar"
         return ReviewSource(labels, note=f"{note}: reviewed from the labels alone.")
+    return ReviewSource(labels, _scores(sidecar), _parents(sidecar), sidecar.get("review") or {})
+
+
+def _zarr_labels(path: Path) -> ReviewSource:
+    from ..label_frames import ZarrLabelFrames
+
+    labels = ZarrLabelFrames(path)
+    sidecar = labels.sidecar
+    if not isinstance(sidecar, dict):
+        return ReviewSource(labels, note=f"{path.name} has no napari-sam2 record: reviewed from the labels alone.")
     return ReviewSource(labels, _scores(sidecar), _parents(sidecar), sidecar.get("review") or {})
 
 
@@ -136,7 +150,12 @@ def write_review_csv(path: str | os.PathLike, items: list[ReviewItem]) -> None:
 
 
 def review_csv_path(labels_path: str | os.PathLike) -> Path:
-    """``LABELS_review.csv`` beside ``LABELS.tif`` (or beside a CTC folder, ``DIR_review.csv``)."""
-    path = Path(labels_path)
+    """``LABELS_review.csv`` beside ``LABELS.tif`` (beside a CTC folder, ``DIR_review.csv``;
+    beside an OME-Zarr store, ``STORE_NAME_review.csv``)."""
+    from ..ome_zarr import labels_target
+
+    path, target = Path(labels_path), labels_target(labels_path)
+    if target is not None:  # beside the store: STORE_NAME_review.csv
+        return target[0].with_name(f"{target[0].stem}_{target[1]}_review.csv")
     stem = path.name if path.is_dir() else path.stem
     return path.with_name(f"{stem}_review.csv")
