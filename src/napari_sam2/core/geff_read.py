@@ -107,10 +107,10 @@ def _tracklets(graph, t_axis: str, id_prop: str | None):
     parents: dict[int, list[int]] = {}
     for node in order:
         before = list(graph.predecessors(node))
-        same_id = (
-            id_prop is None or graph.nodes[node].get(id_prop) == graph.nodes[before[0]].get(id_prop) if before else 0
-        )
-        if len(before) == 1 and graph.out_degree(before[0]) == 1 and same_id:
+        joined = len(before) == 1 and graph.out_degree(before[0]) == 1
+        if joined and id_prop is not None:  # and of one id, where the store gives ids
+            joined = graph.nodes[node].get(id_prop) == graph.nodes[before[0]].get(id_prop)
+        if joined:
             tracklet_of[node] = tracklet_of[before[0]]
         else:
             tracklet_of[node] = len(parents)
