@@ -52,6 +52,7 @@ PRIVATE_METHODS = {
 PRIVATE_MODULES = {
     "Sam2VideoInferenceSession": "transformers.models.sam2_video.modeling_sam2_video",
     "EdgeTamVideoInferenceSession": "transformers.models.edgetam_video.modeling_edgetam_video",
+    "Sam3TrackerVideoInferenceSession": "transformers.models.sam3_tracker_video.modeling_sam3_tracker_video",
 }
 
 
@@ -119,10 +120,15 @@ def as_meta(
 
 
 def session_class(model):
-    """transformers' inference-state class matching the model (SAM 2 or EdgeTAM)."""
+    """transformers' inference-state class matching the model (SAM 2, EdgeTAM or SAM 3)."""
     import importlib
 
-    name = "EdgeTamVideoInferenceSession" if type(model).__name__.startswith("EdgeTam") else "Sam2VideoInferenceSession"
+    kind = type(model).__name__
+    name = "Sam2VideoInferenceSession"
+    if kind.startswith("EdgeTam"):
+        name = "EdgeTamVideoInferenceSession"
+    elif kind.startswith("Sam3"):
+        name = "Sam3TrackerVideoInferenceSession"
     return check_transformers_contract(getattr(importlib.import_module(PRIVATE_MODULES[name]), name))
 
 

@@ -12,7 +12,9 @@ from napari_sam2.core.errors import ModelUnavailableError, Sam2InputError
 
 def test_registry_names_every_promised_model():
     expected = {f"{v}-{s}" for v in ("sam2.1", "sam2") for s in ("tiny", "small", "base-plus", "large")}
-    assert set(models.REGISTRY) == expected | {"edgetam"}
+    assert set(models.REGISTRY) == expected | {"edgetam", "sam3"}
+    assert models.resolve_spec("sam3") == ("hub", "facebook/sam3")
+    assert models.resolve_spec("random:sam3-reduced") == ("random", "sam3-reduced")
     assert models.DEFAULT_MODEL == "sam2.1-tiny"
     assert models.resolve_spec("sam2.1-tiny") == ("hub", "facebook/sam2.1-hiera-tiny")
     assert models.resolve_spec("someone/finetuned-sam2") == ("hub", "someone/finetuned-sam2")

@@ -47,13 +47,23 @@ def fetch_from_hub(hub_id: str, *, progress: bool = True, tqdm_class=None) -> tu
         try:
             extra = {"tqdm_class": tqdm_class} if tqdm_class is not None else {}
             path = snapshot_download(hub_id, allow_patterns=patterns, **extra)
-        except (RepositoryNotFoundError, GatedRepoError) as exc:
+        except GatedRepoError as exc:  # before its parent class, RepositoryNotFoundError
+            raise ModelUnavailableError(gated_message(hub_id)) from exc
+        except RepositoryNotFoundError as exc:
             raise ModelUnavailableError(f"Model {hub_id!r} does not exist on the hub or is not public.") from exc
         except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
             reason = "offline mode is on" if _hub_offline() else "no network"
             raise _offline_error(hub_id, reason) from exc
     path = Path(path)
     return path, path.name
+
+
+def gated_message(hub_id: str) -> str:
+    """What to do about a gated model, in one line."""
+    return (
+        f"Model {hub_id!r} is gated: accept its licence at https://huggingface.co/{hub_id}, log in with "
+        "'hf auth login' (or set HF_TOKEN), then try again; or pass --model DIR with a copy downloaded elsewhere."
+    )
 
 
 def _hub_offline() -> bool:

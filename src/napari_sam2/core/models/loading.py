@@ -15,7 +15,7 @@ from ..errors import ModelUnavailableError
 from .devices import default_autocast_dtype, pick_device
 from .hashing import _hash_directory
 from .hub import fetch_from_hub
-from .processors import config_image_size, make_processor, require_edgetam_support
+from .processors import config_image_size, make_processor, model_family, require_edgetam_support
 from .registry import DEFAULT_MODEL, RANDOM_PREFIX, check_model_config, resolve_spec
 
 
@@ -188,11 +188,15 @@ def _load_directory(directory: Path, *, label: str):
 def _model_class(model_type: str, label: str):
     import transformers
 
-    classes = {"sam2_video": "Sam2VideoModel", "edgetam_video": "EdgeTamVideoModel"}
+    classes = {
+        "sam2_video": "Sam2VideoModel",
+        "edgetam_video": "EdgeTamVideoModel",
+        "sam3_tracker_video": "Sam3TrackerVideoModel",
+    }
     if model_type not in classes:
         raise ModelUnavailableError(
             f"{label} holds a {model_type or 'unknown'!r} model, not a SAM 2 video model "
-            "(expected model_type sam2_video or edgetam_video)."
+            "(expected model_type sam2_video, edgetam_video or sam3_tracker_video)."
         )
     if model_type == "edgetam_video":
         require_edgetam_support()
@@ -200,11 +204,13 @@ def _model_class(model_type: str, label: str):
 
 
 def _load_processor(directory: Path, model):
-    from transformers import Sam2VideoProcessor
+    import transformers
 
+    family = model_family(model)
+    processor_class = transformers.Sam3TrackerVideoProcessor if family == "sam3" else transformers.Sam2VideoProcessor
     if (directory / "processor_config.json").exists() or (directory / "preprocessor_config.json").exists():
         try:
-            return Sam2VideoProcessor.from_pretrained(directory)
+            return processor_class.from_pretrained(directory)
         except Exception:  # fall back to the processor implied by the model's config
             pass
-    return make_processor(config_image_size(model.config))
+    return make_processor(config_image_size(model.config), family)

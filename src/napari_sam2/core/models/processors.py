@@ -25,10 +25,25 @@ def config_image_size(config) -> int:
     return int(size[0] if isinstance(size, (list, tuple)) else size)
 
 
-def make_processor(image_size: int = 1024):
-    """The reference SAM 2 processor for a given square input size."""
+def make_processor(image_size: int = 1024, family: str = "sam2"):
+    """The reference processor for a square input size: SAM 2's (ImageNet mean and std), or
+    the SAM 3 tracker's (``family="sam3"``: mean and std 0.5, as Meta's SAM 3 normalises)."""
     from transformers import Sam2ImageProcessor, Sam2VideoProcessor, Sam2VideoVideoProcessor
 
     size = {"height": image_size, "width": image_size}
-    image_processor = Sam2ImageProcessor(size=size, mask_size={"height": image_size // 4, "width": image_size // 4})
+    mask_size = {"height": image_size // 4, "width": image_size // 4}
+    if family == "sam3":
+        from transformers import Sam3ImageProcessor, Sam3TrackerVideoProcessor
+
+        video = Sam2VideoVideoProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+        return Sam3TrackerVideoProcessor(
+            image_processor=Sam3ImageProcessor(size=size, mask_size=mask_size), video_processor=video
+        )
+    image_processor = Sam2ImageProcessor(size=size, mask_size=mask_size)
     return Sam2VideoProcessor(image_processor=image_processor, video_processor=Sam2VideoVideoProcessor(size=size))
+
+
+def model_family(model_or_config) -> str:
+    """``sam3`` for the SAM 3 tracker, ``sam2`` for SAM 2 and EdgeTAM."""
+    config = getattr(model_or_config, "config", model_or_config)
+    return "sam3" if getattr(config, "model_type", "").startswith("sam3") else "sam2"

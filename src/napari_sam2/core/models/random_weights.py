@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
-from .processors import config_image_size, make_processor, require_edgetam_support
-from .registry import _HIERA, REDUCED
+from .processors import config_image_size, make_processor, model_family, require_edgetam_support
+from .registry import _HIERA, REDUCED, REDUCED_SAM3
 
 
 def _edgetam_config():
@@ -23,9 +23,38 @@ def _edgetam_config():
     return EdgeTamVideoConfig(vision_config=dict(model_type="edgetam_vision_model", backbone_config=backbone.to_dict()))
 
 
+def _sam3_config(reduced: bool):
+    """The SAM 3 tracker's real shape (a 1024-wide, 32-layer ViT on 1008 pixels), or a
+    reduced one for tests (252 pixels, a 2-layer ViT): same parts, fewer weights."""
+    from transformers import Sam3TrackerVideoConfig
+
+    if not reduced:
+        return Sam3TrackerVideoConfig()
+    s, patch = 252, 14
+    grid = s // patch
+    backbone = dict(
+        model_type="sam3_vit_model", hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+        image_size=s, patch_size=patch, window_size=6, global_attn_indexes=[1], pretrain_image_size=84,
+    )  # fmt: skip
+    return Sam3TrackerVideoConfig(
+        vision_config=dict(
+            model_type="sam3_vision_model",
+            backbone_config=backbone,
+            backbone_feature_sizes=[[grid * 4, grid * 4], [grid * 2, grid * 2], [grid, grid]],
+        ),
+        prompt_encoder_config=dict(image_size=s),
+        image_size=s,
+        memory_attention_rope_feat_sizes=[grid, grid],
+        memory_attention_num_layers=1,
+    )
+
+
 def random_config(shape: str):
-    """A config in the shape of a registry model, or the reduced test shape."""
+    """A config in the shape of a registry model, or a reduced test shape."""
     from transformers import Sam2VideoConfig
+
+    if shape in ("sam3", REDUCED_SAM3):
+        return _sam3_config(reduced=shape == REDUCED_SAM3)
 
     if shape == "edgetam":
         try:
@@ -83,10 +112,12 @@ def build_random_model(shape: str, *, seed: int = 0):
     what tests of memory, corrections and pruning need to prove anything.
     """
     import torch
-    from transformers import EdgeTamVideoModel, Sam2VideoModel
+    from transformers import EdgeTamVideoModel, Sam2VideoModel, Sam3TrackerVideoModel
 
     config = random_config(shape)
-    model_class = EdgeTamVideoModel if shape == "edgetam" else Sam2VideoModel
+    model_class = Sam3TrackerVideoModel if model_family(config) == "sam3" else Sam2VideoModel
+    if shape == "edgetam":
+        model_class = EdgeTamVideoModel
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = model_class(config).eval()
@@ -101,7 +132,7 @@ def build_random_model(shape: str, *, seed: int = 0):
             attention.o_proj.weight.mul_(30.0)
             for projection in (attention.q_proj, attention.k_proj, attention.v_proj):
                 projection.weight.mul_(3.0)
-    return model, make_processor(config_image_size(config))
+    return model, make_processor(config_image_size(config), model_family(config))
 
 
 def save_random_model(shape: str, directory: str | os.PathLike, *, seed: int = 0) -> Path:

@@ -40,6 +40,7 @@ REGISTRY: dict[str, ModelInfo] = {
         ModelInfo("sam2-base-plus", "facebook/sam2-hiera-base-plus", 324, "SAM 2 Hiera-B+"),
         ModelInfo("sam2-large", "facebook/sam2-hiera-large", 898, "SAM 2 Hiera-L"),
         ModelInfo("edgetam", "yonigozlan/EdgeTAM-hf", 56, "EdgeTAM, a lighter tracker for laptops"),
+        ModelInfo("sam3", "facebook/sam3", 3440, "SAM 3 tracker (gated: accept its licence on the hub first)"),
     )
 }
 
@@ -53,6 +54,11 @@ _HIERA = {
 }
 #: A reduced SAM 2.1-tiny (256-pixel input, fewer layers) for fast tests and demos.
 REDUCED = "reduced"
+#: A reduced SAM 3 tracker (252-pixel input, a 2-layer ViT) for fast tests.
+REDUCED_SAM3 = "sam3-reduced"
+#: Models whose hub repository is gated: the licence must be accepted there, and the
+#: download needs a logged-in account.
+GATED = ("sam3",)
 #: Suffixes recognised as Meta checkpoints when a file is given as the model.
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 #: The official SAM 2 / 2.1 configurations a checkpoint can have (EdgeTAM is no Meta checkpoint).
@@ -65,7 +71,7 @@ def resolve_spec(spec: str) -> tuple[str, str]:
     spec = spec.strip()
     if spec.startswith(RANDOM_PREFIX):
         shape = spec[len(RANDOM_PREFIX) :]
-        if shape != REDUCED and shape not in REGISTRY:
+        if shape not in (REDUCED, REDUCED_SAM3) and shape not in REGISTRY:
             raise ModelUnavailableError(f"Unknown model shape {shape!r} for random weights; {_known_names()}")
         return "random", shape
     if spec in REGISTRY:
