@@ -64,6 +64,13 @@ def check_outputs(
     if labels_target(out) is not None:  # into an OME-Zarr image's labels/ group
         check_labels_output(out, overwrite=overwrite)
         return out
+    targets = (out, sidecar_path(out))
+    for given in inputs:  # first: whatever else is wrong, never an input
+        if given is None:
+            continue
+        for target in targets:
+            if same_or_inside(target, Path(given)):
+                raise Sam2InputError(f"The output {target} is the input {given} (or inside it); choose another --out.")
     store = inside_store(out)
     if store is not None:
         raise Sam2InputError(
@@ -76,13 +83,6 @@ def check_outputs(
         raise Sam2InputError(f"The output folder {out.parent} does not exist.")
     if out.is_dir():
         raise Sam2InputError(f"The output {out} is a folder; give a file name ending in .tif.")
-    targets = (out, sidecar_path(out))
-    for given in inputs:
-        if given is None:
-            continue
-        for target in targets:
-            if same_or_inside(target, Path(given)):
-                raise Sam2InputError(f"The output {target} is the input {given} (or inside it); choose another --out.")
     existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
     if existing and not overwrite:
         raise Sam2InputError(f"{' and '.join(existing)} already exist(s); pass --overwrite to replace.")

@@ -153,8 +153,10 @@ def test_bad_ome_zarr_outputs_are_one_line_and_touch_nothing(tmp_path, reduced_m
     before = _digest(store)
     plain = zarr.open_group(str(tmp_path / "plain.zarr"), mode="w", zarr_format=3)
     plain.create_array("0", shape=(3, 8, 8), dtype="uint8")
+    other = _ome_image(tmp_path / "other.zarr", stack, "0.4")
     for out, said in (
-        (store / "s0", "lies inside the OME-Zarr store cells.zarr"),
+        (store / "s0", "is the input"),  # the input's own arrays
+        (other / "s0" / "labels.tif", "lies inside the OME-Zarr store other.zarr"),
         (tmp_path / "plain.zarr", "plain.zarr is no OME-Zarr image (no multiscales)"),
         (tmp_path / "missing.zarr", "missing.zarr does not exist"),
         (store / "labels" / ".hidden", "is not a name for a label image"),
