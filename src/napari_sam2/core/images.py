@@ -80,7 +80,7 @@ def _read_tiff(path: Path) -> ImageInput:
         with _tifffile_logging_as_errors() as more:
             series = tif.series[0]
             axes = series.axes
-            scale, unit = _tiff_scale(tif)
+            scale, unit = tiff_scale(tif)
         _check_declared_shape(tif, series, path, problems + more)
     except Sam2InputError:
         tif.close()
@@ -138,7 +138,9 @@ def _check_declared_shape(tif, series, path: Path, problems: list[str]) -> None:
         raise Sam2InputError(f"{path} is damaged: {problems[0].split('>')[-1].strip()}.")
 
 
-def _tiff_scale(tif) -> tuple[dict[str, float], str | None]:
+def tiff_scale(tif) -> tuple[dict[str, float], str | None]:
+    """Pixel size by axis letter (ImageJ's spacing and frame interval, the resolution tags,
+    OME's physical sizes) and the unit; also how the result reader scales our own labels."""
     scale: dict[str, float] = {}
     unit = None
     page = tif.pages[0]

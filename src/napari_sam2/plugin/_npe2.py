@@ -112,6 +112,7 @@ def read_result(path: str) -> list[tuple]:
     import tifffile
 
     from ..core.errors import Sam2InputError
+    from ..core.images import tiff_scale
     from ..core.outputs import read_sidecar
     from ._notify import notify
 
@@ -119,7 +120,8 @@ def read_result(path: str) -> list[tuple]:
     with tifffile.TiffFile(labels_path) as tif:
         series = tif.series[0]
         data, axes = series.asarray(), series.axes
-        scale = _tiff_scale(tif, axes)
+        by_letter, _ = tiff_scale(tif)  # the pixel size the input reader finds
+    scale = tuple(by_letter.get(letter, 1.0) for letter in axes)
     try:
         sidecar = read_sidecar(labels_path)
     except Sam2InputError as exc:
@@ -136,23 +138,6 @@ def _labels_beside(sidecar: Path) -> Path:
         if sidecar.with_suffix(suffix).exists():
             return sidecar.with_suffix(suffix)
     raise Sam2InputError(f"{sidecar.name} describes labels, but {sidecar.with_suffix('.tif').name} is not beside it.")
-
-
-def _tiff_scale(tif, axes: str) -> tuple[float, ...]:
-    """Pixel size per axis from ImageJ's metadata and the resolution tags (1 where unknown)."""
-    scale = [1.0] * len(axes)
-    imagej = tif.imagej_metadata or {}
-    page = tif.pages[0]
-    for letter, value in (("Z", imagej.get("spacing")), ("T", imagej.get("finterval"))):
-        if value and letter in axes:
-            scale[axes.index(letter)] = float(value)
-    for letter, tag in (("Y", "YResolution"), ("X", "XResolution")):
-        found = page.tags.get(tag)
-        if found is not None and letter in axes:
-            numerator, denominator = found.value
-            if numerator:
-                scale[axes.index(letter)] = denominator / numerator
-    return tuple(scale)
 
 
 def _tracks_of(data: np.ndarray, sidecar: dict):
@@ -189,13 +174,11 @@ def get_ctc_reader(path: str | list[str]):
 def read_ctc(path: str) -> list[tuple]:
     """The folder's masks as labels, with the lineage in their metadata (the tracker takes
     it up, as from a sidecar), and a Tracks layer of it."""
-    from .. import __version__
     from ..core.ctc import open_ctc
 
     folder = open_ctc(path)
     data = folder.read()
-    sidecar = {"napari_sam2_version": __version__, "source": "ctc", "opened_from": str(folder.track_file)}
-    sidecar["lineage"] = folder.lineage.as_dict()
+    sidecar = _opened_sidecar("ctc", folder.track_file, folder.lineage)
     meta = {"name": folder.folder.name, "metadata": {"napari_sam2": sidecar}}
     return [(data, meta, "labels"), *_tracks_layers(data, sidecar, (1.0, 1.0, 1.0))]
 
@@ -211,26 +194,37 @@ def get_geff_reader(path: str | list[str]):
 
 def read_geff_layers(path: str) -> list[tuple]:
     """A Tracks layer of the store's lineage, with the labels it names when it names any."""
-    from .. import __version__
     from ..core.geff_read import read_geff
-    from ._names import TRACKS_LAYER
 
     found = read_geff(path)
     layers = []
     name = Path(str(path).rstrip("/\\")).stem
     if found.labels is not None:
-        sidecar = {"napari_sam2_version": __version__, "source": "geff", "opened_from": str(path)}
-        sidecar["lineage"] = found.lineage.as_dict()
+        sidecar = _opened_sidecar("geff", path, found.lineage)
         meta = {"name": name, "scale": found.scale, "metadata": {"napari_sam2": sidecar}}
         layers.append((found.labels, meta, "labels"))
-    options = {"name": TRACKS_LAYER, "graph": found.graph, "scale": found.scale, "tail_length": 8}
-    return [*layers, (found.data, options, "tracks")]
+    return [*layers, _tracks_layer(found.data, found.graph, found.scale)]
+
+
+def _opened_sidecar(source: str, path, lineage) -> dict:
+    """What labels opened from another format carry for the tracker: their lineage."""
+    from .. import __version__
+
+    return {
+        "napari_sam2_version": __version__,
+        "source": source,
+        "opened_from": str(path),
+        "lineage": lineage.as_dict(),
+    }
 
 
 def _tracks_layers(data: np.ndarray, sidecar: dict, scale) -> list[tuple]:
+    """The Tracks layer of a sidecar's lineage over ``data``; none when nothing to draw."""
+    tracks = _tracks_of(data, sidecar)
+    return [] if tracks is None else [_tracks_layer(tracks[0], tracks[1], scale)]
+
+
+def _tracks_layer(data: np.ndarray, graph: dict, scale) -> tuple:
     from ._names import TRACKS_LAYER
 
-    tracks = _tracks_of(data, sidecar)
-    if tracks is None:
-        return []
-    return [(tracks[0], {"name": TRACKS_LAYER, "graph": tracks[1], "scale": scale, "tail_length": 8}, "tracks")]
+    return data, {"name": TRACKS_LAYER, "graph": graph, "scale": scale, "tail_length": 8}, "tracks"
