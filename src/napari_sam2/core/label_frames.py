@@ -68,19 +68,15 @@ class ZarrLabelFrames:
         import zarr
 
         from .errors import Sam2InputError
-        from .ome_zarr import labels_target, ngff_attributes
+        from .ome_zarr import labels_target, open_ome_image
 
         root, name = labels_target(path)
         try:
             group = zarr.open_group(str(root / "labels" / name), mode="r")
         except Exception as exc:  # zarr raises several types for what is no group
             raise Sam2InputError(f"{root.name}/labels/{name} is not a readable label image ({exc}).") from exc
-        attrs = dict(group.attrs)
-        multiscales = ngff_attributes(attrs)[1].get("multiscales") or []
-        if not multiscales:
-            raise Sam2InputError(f"{root.name}/labels/{name} has no multiscales metadata.")
-        self._array = group[multiscales[0]["datasets"][0]["path"]]
-        self.sidecar: dict | None = attrs.get("napari_sam2")
+        self._array = open_ome_image(group, root / "labels" / name)[0]  # level 0, as for an image
+        self.sidecar: dict | None = dict(group.attrs).get("napari_sam2")
         self.shape: tuple[int, ...] = tuple(self._array.shape)
         self.dtype = np.dtype(self._array.dtype)
         self.ndim = len(self.shape)

@@ -123,9 +123,10 @@ def inside_store(out) -> Path | None:
     return None
 
 
-def check_labels_output(out, *, overwrite: bool) -> tuple[Path, str]:
-    """``(store, name)`` of an OME-Zarr label output, refused in one line where the store is
-    no OME-Zarr image, the name is no plain name, or the labels exist (without overwrite)."""
+def check_labels_output(out, *, overwrite: bool) -> tuple[Path, str, str]:
+    """``(store, name, NGFF version)`` of an OME-Zarr label output, refused in one line where
+    the store is no OME-Zarr image, the name is no plain name, or the labels exist (without
+    overwrite)."""
     root, name = labels_target(out)
     if not root.is_dir():
         raise Sam2InputError(f"{root} does not exist: --out .zarr writes into an existing OME-Zarr image.")
@@ -139,7 +140,7 @@ def check_labels_output(out, *, overwrite: bool) -> tuple[Path, str]:
         raise Sam2InputError(f"{name!r} is not a name for a label image; use letters, digits, '-' or '_'.")
     if (root / "labels" / name).exists() and not overwrite:
         raise Sam2InputError(f"{root.name}/labels/{name} already exists; pass --overwrite to replace it.")
-    return root, name
+    return root, name, version or "0.4"
 
 
 def _open_group(root: Path, mode: str):
@@ -167,9 +168,8 @@ class LabelsZarrWriter:
 
         import zarr
 
-        self.root, self.name = check_labels_output(out, overwrite=overwrite)
+        self.root, self.name, self.version = check_labels_output(out, overwrite=overwrite)
         self.path = self.root / "labels" / self.name
-        self.version = ngff_attributes(dict(_open_group(self.root, "r").attrs))[0] or "0.4"
         self.zarr_format = 3 if self.version.startswith("0.5") else 2
         self.shape, self.dtype, self.axes = tuple(int(s) for s in shape), np.dtype(dtype), axes
         self.scale, self.unit = dict(scale or {}), unit

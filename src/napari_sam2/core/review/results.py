@@ -80,16 +80,20 @@ def _labels_tiff(path: Path) -> ReviewSource:
     except Sam2InputError as exc:
         note = str(exc) if sidecar_path(path).exists() else f"{path.name} has no sidecar"
         return ReviewSource(labels, note=f"{note}: reviewed from the labels alone.")
-    return ReviewSource(labels, _scores(sidecar), _parents(sidecar), sidecar.get("review") or {})
+    return _with_record(labels, sidecar)
 
 
 def _zarr_labels(path: Path) -> ReviewSource:
     from ..label_frames import ZarrLabelFrames
 
     labels = ZarrLabelFrames(path)
-    sidecar = labels.sidecar
-    if not isinstance(sidecar, dict):
+    if not isinstance(labels.sidecar, dict):
         return ReviewSource(labels, note=f"{path.name} has no napari-sam2 record: reviewed from the labels alone.")
+    return _with_record(labels, labels.sidecar)
+
+
+def _with_record(labels, sidecar: dict) -> ReviewSource:
+    """Labels with what their run's record knows: scores, parents, review marks."""
     return ReviewSource(labels, _scores(sidecar), _parents(sidecar), sidecar.get("review") or {})
 
 
