@@ -112,12 +112,11 @@ def build_random_model(shape: str, *, seed: int = 0):
     what tests of memory, corrections and pruning need to prove anything.
     """
     import torch
-    from transformers import EdgeTamVideoModel, Sam2VideoModel, Sam3TrackerVideoModel
+
+    from .loading import _model_class
 
     config = random_config(shape)
-    model_class = Sam3TrackerVideoModel if model_family(config) == "sam3" else Sam2VideoModel
-    if shape == "edgetam":
-        model_class = EdgeTamVideoModel
+    model_class = _model_class(config.model_type, f"random:{shape}")  # the class a saved copy loads as
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = model_class(config).eval()
