@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import Sam2InputError
+from .partials import PARTIAL_LOCK, lock_partial_folder, remove_stale_partials
 
 #: NGFF unit names as the TIFF writer writes them (ImageJ's "µm", not "micrometer").
 _UNITS = {"micrometer": "µm", "nanometer": "nm", "millimeter": "mm", "meter": "m", "angstrom": "Å"}
@@ -174,11 +175,13 @@ class LabelsZarrWriter:
         self.shape, self.dtype, self.axes = tuple(int(s) for s in shape), np.dtype(dtype), axes
         self.scale, self.unit = dict(scale or {}), unit
         self.run_id = uuid.uuid4().hex
-        self._remove_stale_partials()
+        # Partials are named and locked as the TIFF writer's are (core.outputs), as if
+        # STORE/NAME: a killed run's goes, a running one's stops this run.
+        remove_stale_partials(self.root / self.name, shown=f"{self.root.name}/labels/{self.name}")
         self.tmp = self.root / f".{self.name}.{self.run_id[:12]}.partial"
         self._values: set[int] = set()
         group = zarr.open_group(str(self.tmp), mode="w", zarr_format=self.zarr_format)
-        self._lock = _locked(self.tmp / ".lock")  # held while this run writes
+        self._lock = lock_partial_folder(self.tmp)  # held while this run writes
         self._level0 = self._level(group, "0", self.shape)
 
     def _level(self, group, path: str, shape):
@@ -200,6 +203,7 @@ class LabelsZarrWriter:
     def commit(self, sidecar: dict | None = None) -> None:
         """Smaller levels, metadata, then the rename into ``labels/`` and the listing there."""
         import shutil
+        import uuid
 
         import zarr
 
@@ -211,8 +215,8 @@ class LabelsZarrWriter:
             group.attrs.update(self._metadata(levels, payload))
             labels = self._labels_group()
             old = None
-            if self.path.exists():
-                old = self.root / f".{self.name}.{self.run_id[:12]}.old"
+            if self.path.exists():  # moved aside as an unlocked partial: if this run dies, the next removes it
+                old = self.root / f".{self.name}.{uuid.uuid4().hex[:12]}.partial"
                 os.replace(self.path, old)
             os.replace(self.tmp, self.path)
             listed = self._listed(labels)
@@ -220,7 +224,7 @@ class LabelsZarrWriter:
                 self._set_listed(labels, [*listed, self.name])
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
-            (self.path / ".lock").unlink(missing_ok=True)
+            (self.path / PARTIAL_LOCK).unlink(missing_ok=True)
             self._release()
         except BaseException:
             self.discard()
@@ -234,24 +238,8 @@ class LabelsZarrWriter:
 
     def _release(self) -> None:
         if getattr(self, "_lock", None) is not None:
-            self._lock.close()
+            os.close(self._lock)
             self._lock = None
-
-    def _remove_stale_partials(self) -> None:
-        """Partials of killed runs for this label image go (their lock is free); one held by a
-        run still writing stops this one. Names are compared literally, never as patterns."""
-        import shutil
-
-        for entry in os.listdir(self.root):
-            if _partial_of(entry, self.name):
-                lock = _try_lock(self.root / entry / ".lock")
-                if lock is False:
-                    raise Sam2InputError(
-                        f"Another napari-sam2 run is writing {self.root.name}/labels/{self.name} right now."
-                    )
-                shutil.rmtree(self.root / entry, ignore_errors=True)
-                if lock is not None:
-                    lock.close()
 
     # -- the parts of a commit ----------------------------------------------------------------
     def _pyramid(self, group) -> list[int]:
@@ -321,42 +309,3 @@ def _colour(value: int) -> list[int]:
 
     r, g, b = colorsys.hsv_to_rgb((value * 0.618033988749895) % 1.0, 0.65, 0.95)
     return [int(r * 255), int(g * 255), int(b * 255), 255]
-
-
-def _partial_of(entry: str, name: str) -> bool:
-    """``entry`` is ``.NAME.<12 hex>.partial`` (or ``.old``): a writer's folder for ``name``."""
-    prefix = f".{name}."
-    if not entry.startswith(prefix):
-        return False
-    token, _, kind = entry[len(prefix) :].partition(".")
-    return len(token) == 12 and all(c in "0123456789abcdef" for c in token) and kind in ("partial", "old")
-
-
-def _locked(path: Path):
-    """An open file holding an exclusive lock (POSIX), released when closed or at exit."""
-    handle = open(path, "a+b")  # noqa: SIM115 - held for the run
-    try:
-        import fcntl
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except ImportError:  # pragma: no cover - Windows: partials stay unique, no cleanup
-        pass
-    return handle
-
-
-def _try_lock(path: Path):
-    """The lock of a partial when free (an open file to close), False when another process
-    holds it, None when it has no lock file (or locks are not available)."""
-    if not path.exists():
-        return None
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover
-        return None
-    handle = open(path, "a+b")  # noqa: SIM115
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return False
-    return handle

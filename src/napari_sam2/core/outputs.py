@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import Sam2FileError, Sam2InputError
+from .partials import remove_stale_partials
 
 RUN_ID_TAG = 42016  # TIFF/EXIF ImageUniqueID: an ASCII id of this image
 LABEL_SUFFIXES = (".tif", ".tiff")
@@ -102,57 +103,7 @@ def same_or_inside(target: Path, given: Path) -> bool:
     return False
 
 
-# -- partial files --------------------------------------------------------------------------
-def _partials_of(path: Path) -> list[Path]:
-    """The partials of ``path``: ``.NAME.<token>.partial``, the name taken literally (a plate's
-    ``well[B2].tif`` or ``A?.tif`` is a name, not a pattern)."""
-    prefix, suffix = f".{path.name}.", ".partial"
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return []
-    return sorted(
-        path.parent / name
-        for name in names
-        if name.startswith(prefix) and name.endswith(suffix) and _is_token(name[len(prefix) : -len(suffix)])
-    )
-
-
-def _is_token(text: str) -> bool:
-    """A partial's token: the 12 hex digits :class:`PartialFile` writes."""
-    return len(text) == 12 and all(c in "0123456789abcdef" for c in text)
-
-
-def remove_stale_partials(path: str | os.PathLike) -> int:
-    """Remove the partials of ``path`` whose writer is gone; refuse if one is being written.
-
-    Returns how many were removed.
-    """
-    path = Path(path)
-    removed = 0
-    if fcntl is None:
-        return 0
-    for partial in _partials_of(path):
-        try:
-            fd = os.open(partial, os.O_RDWR)
-        except FileNotFoundError:
-            continue  # its writer committed or discarded it meanwhile
-        except OSError:
-            continue  # not ours to judge (permissions): leave it
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Sam2InputError(
-                    f"Another napari-sam2 run is writing {path} right now; wait for it or choose another --out."
-                ) from None
-            partial.unlink(missing_ok=True)
-            removed += 1
-        finally:
-            os.close(fd)
-    return removed
-
-
+# -- partial files (named and cleaned up in core.partials) ----------------------------------
 class PartialFile:
     """A locked ``.NAME.<token>.partial`` beside ``path``, renamed onto ``path`` on commit."""
 

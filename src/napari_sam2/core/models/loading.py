@@ -15,7 +15,7 @@ from ..errors import ModelUnavailableError
 from .devices import default_autocast_dtype, pick_device
 from .hashing import _hash_directory
 from .hub import fetch_from_hub
-from .processors import config_image_size, make_processor, model_family, require_edgetam_support
+from .processors import config_image_size, make_processor, model_family, video_model_class
 from .registry import DEFAULT_MODEL, RANDOM_PREFIX, check_model_config, resolve_spec
 
 
@@ -174,7 +174,7 @@ def _load_directory(directory: Path, *, label: str):
         model_type = json.loads(config_path.read_text()).get("model_type", "")
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(f"{label}: config.json is not readable JSON ({exc}).") from exc
-    model_class = _model_class(model_type, label)
+    model_class = video_model_class(model_type, label)
     try:
         model = model_class.from_pretrained(directory)
     except ImportError as exc:
@@ -183,24 +183,6 @@ def _load_directory(directory: Path, *, label: str):
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailableError(f"{label} could not be loaded; the directory looks corrupt: {first}") from exc
     return model, _load_processor(directory, model)
-
-
-def _model_class(model_type: str, label: str):
-    import transformers
-
-    classes = {
-        "sam2_video": "Sam2VideoModel",
-        "edgetam_video": "EdgeTamVideoModel",
-        "sam3_tracker_video": "Sam3TrackerVideoModel",
-    }
-    if model_type not in classes:
-        raise ModelUnavailableError(
-            f"{label} holds a {model_type or 'unknown'!r} model, not a SAM 2 video model "
-            "(expected model_type sam2_video, edgetam_video or sam3_tracker_video)."
-        )
-    if model_type == "edgetam_video":
-        require_edgetam_support()
-    return getattr(transformers, classes[model_type])
 
 
 def _load_processor(directory: Path, model):

@@ -1,4 +1,5 @@
-"""The SAM 2 processor for a model, and what each transformers release can build."""
+"""The processor and the transformers class of a video model (SAM 2, EdgeTAM, SAM 3), and what
+each transformers release can build."""
 
 from __future__ import annotations
 
@@ -47,3 +48,23 @@ def model_family(model_or_config) -> str:
     """``sam3`` for the SAM 3 tracker, ``sam2`` for SAM 2 and EdgeTAM."""
     config = getattr(model_or_config, "config", model_or_config)
     return "sam3" if getattr(config, "model_type", "").startswith("sam3") else "sam2"
+
+
+def video_model_class(model_type: str, label: str):
+    """The transformers class of a video model's ``model_type`` (SAM 2, EdgeTAM, SAM 3);
+    one line for any other."""
+    import transformers
+
+    classes = {
+        "sam2_video": "Sam2VideoModel",
+        "edgetam_video": "EdgeTamVideoModel",
+        "sam3_tracker_video": "Sam3TrackerVideoModel",
+    }
+    if model_type not in classes:
+        raise ModelUnavailableError(
+            f"{label} holds a {model_type or 'unknown'!r} model, not a SAM 2 video model "
+            "(expected model_type sam2_video, edgetam_video or sam3_tracker_video)."
+        )
+    if model_type == "edgetam_video":
+        require_edgetam_support()
+    return getattr(transformers, classes[model_type])

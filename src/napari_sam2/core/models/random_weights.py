@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
-from .processors import config_image_size, make_processor, model_family, require_edgetam_support
+from .processors import config_image_size, make_processor, model_family, require_edgetam_support, video_model_class
 from .registry import _HIERA, REDUCED, REDUCED_SAM3
 
 
@@ -113,10 +113,8 @@ def build_random_model(shape: str, *, seed: int = 0):
     """
     import torch
 
-    from .loading import _model_class
-
     config = random_config(shape)
-    model_class = _model_class(config.model_type, f"random:{shape}")  # the class a saved copy loads as
+    model_class = video_model_class(config.model_type, f"random:{shape}")  # the class a saved copy loads as
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = model_class(config).eval()
