@@ -145,13 +145,15 @@ def divide_by_hand(viewer, widget, path: Path) -> None:
 def reopened(out: Path) -> None:
     """A CTC folder opened again (``res_track.txt``) beside its movie, the tracker writing into
     it: the known dividing population of the tests, so the masks and tracks are the truth's."""
-    import napari
     import tifffile
 
+    import napari
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from napari_sam2.core.ctc import write_ctc
     from tests.helpers import known_population, render_fluorescence
     from tests.napari.review_session import choose
+
+    from napari_sam2.core.ctc import write_ctc
 
     truth, lineage = known_population()
     with tempfile.TemporaryDirectory() as tmp:

@@ -40,6 +40,7 @@ def _rows(rows):
 
 def main(model: str, out: str, screenshot: str | None = None) -> dict:
     import numpy as np
+    import tifffile
     from qtpy.QtWidgets import QApplication
 
     import napari
@@ -96,9 +97,12 @@ def main(model: str, out: str, screenshot: str | None = None) -> dict:
     viewer.window.show()
     opened = viewer.open(str(folder / "cells.geff"), plugin="napari-sam2")  # the reader dialog's choice
     settle(app)
-    tracks = opened[0]
+    tracks = next(layer for layer in opened if type(layer).__name__ == "Tracks")
+    named = [layer for layer in opened if type(layer).__name__ == "Labels"]  # the segmentation it names
     found["geff"] = {
-        "opened": [type(layer).__name__ for layer in opened],
+        "opened": sorted(type(layer).__name__ for layer in opened),
+        "labels_are_the_result": bool(named)
+        and bool((np.asarray(named[0].data) == tifffile.imread(folder / "result.tif")).all()),
         "graph": {int(k): [int(p) for p in v] for k, v in tracks.graph.items()},
         "track_ids": sorted({int(i) for i in tracks.data[:, 0]}),
         "ctc_parents": {r[0]: r[3] for r in truth_rows if r[3]},

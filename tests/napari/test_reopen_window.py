@@ -22,6 +22,6 @@ def test_a_ctc_folder_and_a_geff_store_reopen_with_their_lineage(reduced_model_d
     assert ctc["bound"] and ctc["lineage"] and ctc["objects"] and ctc["tracks_layers"] == 1 and ctc["saved_lineage"]
     assert found["broken"].startswith("Sam2InputError: ") and "line 2: expected four whole numbers" in found["broken"]
     geff = found["geff"]
-    assert geff["opened"] == ["Tracks"]
+    assert geff["opened"] == ["Labels", "Tracks"] and geff["labels_are_the_result"]  # the store names its masks
     assert geff["track_ids"] == geff["ctc_ids"]  # the GEFF's tracks are the CTC's, ids and all
     assert geff["graph"] == {k: [v] for k, v in geff["ctc_parents"].items()}  # and so are the parents

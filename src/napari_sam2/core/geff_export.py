@@ -1,7 +1,10 @@
 """GEFF (graph exchange file format) export of a tracked population, written with ``geff``.
 
 Nodes are cells on frames: ``t``, ``y``, ``x`` (centroid, pixels), ``track_id`` and
-``seg_id`` (the label in the exported masks), and ``area``. Edges link a cell to itself on
+``seg_id`` (the label in the exported masks), and ``area``. When the masks are in a file
+(the ``track`` output), the store names it as its segmentation (``related_objects``, type
+``labels``, linked by ``seg_id``, its path relative to the store), so a GEFF reader finds the
+masks with the graph. Edges link a cell to itself on
 the next frame, and a mother's last node to each daughter's first. Tracks are those of the
 CTC export (:class:`~napari_sam2.core.ctc.CtcTracks`), so both files tell the same story.
 """
@@ -50,9 +53,16 @@ def lineage_graph(labels: np.ndarray, lineage: Lineage | None = None):
 
 
 def write_geff(
-    path: str | os.PathLike, labels: np.ndarray, lineage: Lineage | None = None, *, scale=None, overwrite=False
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    lineage: Lineage | None = None,
+    *,
+    scale=None,
+    overwrite=False,
+    segmentation: str | os.PathLike | None = None,
 ) -> Path:
-    """Write the population graph to ``path`` (a ``.geff`` zarr folder), as one unit."""
+    """Write the population graph to ``path`` (a ``.geff`` zarr folder), as one unit;
+    ``segmentation``: the file or zarr array that holds ``labels``, named in the store."""
     import geff
 
     path = Path(path)
@@ -71,6 +81,13 @@ def write_geff(
             axis_types=["time", "space", "space"],
             axis_scales=[t_step, y_step, x_step],
         )
+        if segmentation is not None:
+            from geff_spec import GeffMetadata, RelatedObject
+
+            meta = GeffMetadata.read(partial)
+            where = Path(os.path.relpath(Path(segmentation).resolve(), path.resolve())).as_posix()
+            meta.related_objects = [RelatedObject(type="labels", path=where, node_prop="seg_id")]
+            meta.write(partial)
         if path.exists():
             shutil.rmtree(path)
         os.replace(partial, path)

@@ -115,6 +115,13 @@ def labels_target(out) -> tuple[Path, str] | None:
     return None
 
 
+def labels_array(out) -> Path:
+    """Where the full-resolution labels of an output are: the TIFF itself, or the label
+    image's level ``0`` in an OME-Zarr store."""
+    target = labels_target(out)
+    return Path(out) if target is None else target[0] / "labels" / target[1] / "0"
+
+
 def inside_store(out) -> Path | None:
     """The OME-Zarr store ``out`` lies in, when it is neither the store nor one of its labels."""
     out = Path(out)

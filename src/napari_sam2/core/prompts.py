@@ -52,6 +52,9 @@ class FramePrompts(PromptGroup):
     #: The frame's mask logits before its first prompt (a tracked frame's), which the first
     #: click refines; kept so that the prompts can be replayed from the same start.
     base_logits: Any = None
+    #: A mask given for memory only (the last good frame of a result reopened from disk):
+    #: the object's masks there stay as they were, and passes do not start there.
+    anchor: bool = False
 
     def is_empty(self) -> bool:
         return super().is_empty() and self.mask is None

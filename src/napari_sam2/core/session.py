@@ -30,7 +30,16 @@ from .holes import DEFAULT_FILL_HOLE_AREA
 from .passes import plan_passes
 from .prompts import FramePrompts, Point, as_point, box_corners
 from .spill import SpillingOutputs, SpillStore, StateSlimmer
-from .upstream import Fixes, add_inputs, as_meta, inference_state, make_conditioning, masks_and_scores, previous_logits
+from .upstream import (
+    Fixes,
+    add_inputs,
+    as_meta,
+    inference_state,
+    make_conditioning,
+    mask_logits,
+    masks_and_scores,
+    previous_logits,
+)
 
 
 @dataclass
@@ -125,6 +134,9 @@ class TrackingSession:
         self._objects: dict[int, _TrackedObject] = {}
         self._scratch = None  # an inference state with no object, for encoding ahead
         self.scores: dict[int, dict[int, float]] = {}  # frame -> object id -> score
+        # (object, frame) -> the low-resolution logits of a mask it had before this session
+        # (a result reopened from disk), which the frame's first click refines
+        self._earlier: dict[tuple[int, int], Any] = {}
 
     def _frame_key(self, frame: int) -> str:
         key = self._frame_keys.get(frame)
@@ -188,6 +200,7 @@ class TrackingSession:
 
     def remove_object(self, obj_id: int) -> None:
         obj = self._objects.pop(obj_id, None)
+        self._earlier = {k: v for k, v in self._earlier.items() if k[0] != obj_id}
         if obj is not None:
             obj.state.output_dict_per_obj[0]["non_cond_frame_outputs"].clear()  # frees spilled slots
         self.conditioned.forget_object(obj_id)
@@ -197,6 +210,7 @@ class TrackingSession:
     def reset(self) -> None:
         """Forget every object, prompt and result; keep the cached image features."""
         self._objects.clear()
+        self._earlier.clear()
         self.conditioned = ConditionedFeatures(self.conditioned.budget_bytes)
         self.scores.clear()
         self.close()
@@ -293,19 +307,37 @@ class TrackingSession:
         prompts.base_logits = base
         return prompts
 
-    def add_mask(self, obj_id: int, frame: int, mask: np.ndarray) -> FrameResult:
-        """Use a full-frame boolean mask (for example a painted label slice) as the prompt."""
+    def add_mask(self, obj_id: int, frame: int, mask: np.ndarray, *, anchor: bool = False) -> FrameResult:
+        """Use a full-frame boolean mask (for example a painted label slice) as the prompt.
+
+        ``anchor``: the mask is given for memory only, as SAM 2 remembers a mask prompt (the
+        last good frame of a result reopened from disk): passes do not start on it, so a
+        forward run from a correction after it leaves that frame as it was."""
+        mask = self._roi_mask(obj_id, frame, mask, "A mask prompt")
+        prompts = self._restart(obj_id, frame)
+        prompts.mask, prompts.anchor = mask, bool(anchor)
+        return self._predict_prompt_frame(obj_id, frame)
+
+    def set_earlier_mask(self, obj_id: int, frame: int, mask: np.ndarray) -> None:
+        """``obj_id`` had this full-frame mask on ``frame`` before the session (a result
+        reopened from disk): the frame's first click refines it, as a click on a tracked
+        frame refines the tracked mask, instead of starting from the click alone. The mask
+        becomes the low-resolution logits SAM 2 stores for a mask prompt."""
+        mask = self._roi_mask(obj_id, frame, mask, "An earlier mask")
+        self.add_object(obj_id)
+        self._earlier[(int(obj_id), int(frame))] = mask_logits(self.loaded.model, mask)
+
+    def _roi_mask(self, obj_id: int, frame: int, mask: np.ndarray, what: str) -> np.ndarray:
+        self._check_frame(frame)
         mask = np.asarray(mask)
         if mask.shape != self.source.full_frame_shape:
-            raise Sam2InputError(
-                f"A mask prompt must have the frame's shape {self.source.full_frame_shape}, got {mask.shape}."
-            )
+            shape = self.source.full_frame_shape
+            raise Sam2InputError(f"{what} must have the frame's shape {shape}, got {mask.shape}.")
         roi = self.source.roi
         mask = mask[roi.y0 : roi.y1, roi.x0 : roi.x1].astype(bool)
         if not mask.any():
-            raise Sam2InputError(f"The mask prompt for object {obj_id} on frame {frame} is empty inside the region.")
-        self._restart(obj_id, frame).mask = mask
-        return self._predict_prompt_frame(obj_id, frame)
+            raise Sam2InputError(f"{what} for object {obj_id} on frame {frame} is empty inside the region.")
+        return mask
 
     def clear_prompts(self, obj_id: int, frame: int) -> None:
         """Remove every prompt of ``obj_id`` on ``frame`` and forget its conditioning output.
@@ -369,6 +401,8 @@ class TrackingSession:
         model = self.loaded.model
         prompts = self._objects[obj_id].prompts[frame]
         previous = previous_logits(state, frame)
+        if previous is None and prompts.base_logits is None and prompts.mask is None:
+            prompts.base_logits = self._earlier.get((obj_id, frame))
         if previous is None:
             previous = prompts.base_logits
         elif prompts.base_logits is None and len(prompts.points) + (prompts.box is not None) <= 1:
@@ -434,7 +468,9 @@ class TrackingSession:
     def default_start(self, objects: Sequence[int] | None = None) -> int:
         """The earliest prompted frame of ``objects`` (default: all), where passes start."""
         ids = self._objects_to_track(objects)
-        return min(min(self._objects[o].prompts) for o in ids)
+        given = [(f, p.anchor) for o in ids for f, p in self._objects[o].prompts.items()]
+        starts = [f for f, anchor in given if not anchor]  # an anchor alone: start there
+        return min(starts or [f for f, _ in given])
 
     def plan(
         self, direction: str, *, start: int, frame_range: tuple[int, int] | None = None

@@ -17,6 +17,8 @@ import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import Sam2SetupError
 from .holes import fill_small_holes
 from .shadow import shadowing
@@ -175,6 +177,27 @@ def previous_logits(state, frame: int):
         if stored is not None and stored.get("pred_masks") is not None:
             return torch.clamp(stored["pred_masks"], -32.0, 32.0)
     return None
+
+
+def mask_logits(model, mask: np.ndarray):
+    """A binary mask (ROI coordinates) as the low-resolution logits SAM 2 keeps for a mask
+    prompt: resized to the model's input and binarised as transformers' processor does, then
+    +10 inside and -10 outside, downsampled as ``_use_mask_as_output`` does (Meta's too)."""
+    import torch
+    import torch.nn.functional as F
+
+    size = model.image_size
+    resized = F.interpolate(
+        torch.as_tensor(np.asarray(mask, np.float32))[None, None],
+        size=(size, size),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    )
+    high = (resized >= 0.5).float() * 20.0 - 10.0
+    return F.interpolate(
+        high, size=model.prompt_encoder.mask_input_size, mode="bilinear", align_corners=False, antialias=True
+    )
 
 
 def make_conditioning(outputs: dict, frame: int) -> None:

@@ -261,5 +261,13 @@ def export(out: Path, tracker, settings: PopulationSettings, image_scale: dict, 
             write_ctc(settings.ctc, labels, tracker.lineage)
         if settings.geff:
             from ..core.geff_export import write_geff
+            from ..core.ome_zarr import labels_array
 
-            write_geff(settings.geff, labels, tracker.lineage, scale=scale, overwrite=settings.overwrite)
+            write_geff(
+                settings.geff,
+                labels,
+                tracker.lineage,
+                scale=scale,
+                overwrite=settings.overwrite,
+                segmentation=labels_array(out),
+            )

@@ -42,7 +42,7 @@ from ._replies import RUN_KINDS, WorkerReplies
 from ._review import ReviewQueue
 from ._run_writer import RunWriter
 from ._serial_worker import SerialWorker, Task
-from ._session_owner import PropagateRequest, SessionOwner
+from ._session_owner import PropagateRequest, Reopened, SessionOwner
 from ._state import TrackerState, Workspace, workspace_of
 
 
@@ -365,8 +365,38 @@ class TrackerController:
         for key in changed:
             group = groups.get(key)
             self.prompts.submitted(key, group)
-            task = functools.partial(self.owner.preview_task, source, self.state.settings, key, group)
+            reopened = self._reopened(*key, groups) if group is not None else None
+            task = functools.partial(self.owner.preview_task, source, self.state.settings, key, group, reopened)
             self.submit(Task("preview", task, {"key": key}))
+
+    #: How far back a first click looks for the object's last good frame.
+    LOOK_BACK = 16
+
+    def _reopened(self, obj: int, frame: int, groups) -> Reopened | None:
+        """What the labels hold for ``obj`` around ``frame`` when nothing in this workspace
+        prompted it (its first click on a result opened from disk): the session goes on from
+        those masks (see :meth:`SessionOwner._take_up`) instead of from the click alone."""
+        if any(k[0] == obj and k[1] != frame for k in groups) or any(k[0] == obj for k in self.mask_prompts):
+            return None
+        labels, binding = self.binding.labels, self.binding
+        if labels is None or not 0 <= frame < binding.frame_count():
+            return None  # no labels yet; a frame the image lacks is refused by the session
+
+        def mask_on(t: int):
+            mask = np.asarray(labels.data[binding.plane_index(t)]) == obj
+            return mask if mask.any() else None
+
+        here = mask_on(frame)
+        earlier = range(frame - 1, max(-1, frame - 1 - self.LOOK_BACK), -1)
+        anchor = next(((t, m) for t in earlier if (m := mask_on(t)) is not None), None)
+        if here is None and anchor is None:
+            return None
+        track = self.state.workspace.lineage.tracks.get(obj)
+        span = (None, None)
+        if track is not None:
+            divided = bool(self.state.workspace.lineage.children(obj))
+            span = (track.first if track.parent else None, track.last if divided else None)
+        return Reopened(here, anchor, span)
 
     # -- propagation ----------------------------------------------------------------------------
     def propagate(self, direction: str = "both", *, from_current: bool = False, frame_range=None) -> None:

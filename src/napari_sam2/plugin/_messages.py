@@ -87,6 +87,17 @@ class PromptsTaken:
 
 
 @dataclass(frozen=True)
+class TakenUp:
+    """The session took up an object it had not seen from the labels (a result reopened from
+    disk): its mask on ``frame`` is what the first click refines, and ``anchor`` (its last
+    good frame, or None) is remembered as a mask prompt."""
+
+    obj: int
+    frame: int
+    anchor: int | None
+
+
+@dataclass(frozen=True)
 class Removed:
     """The session forgot an object."""
 

@@ -25,6 +25,7 @@ from ._messages import (
     SeedsFound,
     SessionOpened,
     Status,
+    TakenUp,
     TaskEnded,
     TaskFailed,
     TaskStarted,
@@ -54,6 +55,7 @@ class WorkerReplies:
             Previewed: self.on_previewed,
             PromptsTaken: self.on_prompts_taken,
             Removed: self.on_removed,
+            TakenUp: self.on_taken_up,
             RunPlanned: self.on_run_planned,
             PassStarted: self.on_pass_started,
             FrameTracked: self.on_frame_tracked,
@@ -146,6 +148,10 @@ class WorkerReplies:
     def on_prompts_taken(self, message: PromptsTaken) -> None:
         self.prompts.taken(message.key, message.prompts)
         self.history.prompts(*message.key, message.prompts, write=False)
+
+    def on_taken_up(self, message: TakenUp) -> None:
+        # The reopened masks came from a file, which no history can repeat.
+        self.history.elsewhere("masks of a result opened from a file, which the session went on from")
 
     def on_removed(self, message: Removed) -> None:
         self.history.remove(message.obj, self._erased.pop(message.obj, None))

@@ -37,6 +37,7 @@ from ._messages import (
     SeedsFound,
     SessionOpened,
     Status,
+    TakenUp,
 )
 from ._settings import SAM_SEEDS, TrackerSettings
 
@@ -49,6 +50,18 @@ class PropagateRequest:
     run_id: int
     valid_runs: frozenset[int]  # runs whose labels are still in the layer (not undone)
     groups: Groups  # the prompts in the layers now: the session is brought in step with them first
+
+
+@dataclass(frozen=True)
+class Reopened:
+    """What the labels hold for an object the workspace never prompted (a result opened from
+    disk) around the frame of its first click: its mask there (None: none), its last good
+    frame before it with that mask, and the frames its track may span (a daughter's first,
+    a divided mother's last; None where it is open)."""
+
+    here: np.ndarray | None
+    anchor: tuple[int, np.ndarray] | None
+    span: tuple[int | None, int | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -131,10 +144,14 @@ class SessionOwner:
         yield from ()
 
     # -- prompts ----------------------------------------------------------------------------
-    def preview_task(self, source, settings, key: tuple[int, int], group: PromptGroup | None) -> Iterator:
+    def preview_task(
+        self, source, settings, key: tuple[int, int], group: PromptGroup | None, reopened: Reopened | None = None
+    ) -> Iterator:
         yield from self._session_for(source, settings)
         session, (obj, frame) = self._session, key
         self._prompts_edited(obj)
+        if reopened is not None and group is not None and not group.is_empty() and obj not in session.object_ids:
+            yield self._take_up(obj, frame, reopened)
         if group is None or group.is_empty():
             session.clear_prompts(obj, frame)
             yield Previewed(key, PromptGroup().key(), None, source.held)
@@ -148,6 +165,21 @@ class SessionOwner:
         result = self._session.add_mask(obj, frame, mask)
         roi = source.roi
         yield Previewed((obj, frame), None, result, source.held, mask=mask[roi.y0 : roi.y1, roi.x0 : roi.x1])
+
+    def _take_up(self, obj: int, frame: int, reopened: Reopened) -> TakenUp:
+        """Go on from a result made earlier: the object's mask on the clicked frame is what
+        the click refines, its last good frame is remembered as a mask prompt (memory only:
+        that frame stays as it was), and it keeps the span of its lineage track."""
+        session = self._session
+        session.add_object(obj)
+        first, last = reopened.span
+        if first is not None or last is not None:
+            session.limit_object(obj, first=first, last=last)
+        if reopened.here is not None:
+            session.set_earlier_mask(obj, frame, reopened.here)
+        if reopened.anchor is not None:
+            session.add_mask(obj, reopened.anchor[0], reopened.anchor[1], anchor=True)
+        return TakenUp(obj, frame, reopened.anchor[0] if reopened.anchor is not None else None)
 
     def remove_object_task(self, obj: int) -> Iterator:
         self._on_worker()

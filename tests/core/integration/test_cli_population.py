@@ -41,8 +41,10 @@ def test_threshold_seeds_track_with_redetection_and_export_ctc_and_geff(stack, t
     assert set(np.unique(labels)) - {0} <= tracks and len(tracks) >= 3
     assert validate_sequence(str(tmp_path / "01_RES"), threads=1)["Valid"] == 1
     geff.validate_structure(tmp_path / "cells.geff")
-    graph, _ = geff.read(tmp_path / "cells.geff")
+    graph, meta = geff.read(tmp_path / "cells.geff")
     assert graph.number_of_nodes() == sum(len(np.unique(frame)) - 1 for frame in labels)
+    (masks,) = meta.related_objects  # the store names the label TIFF as its segmentation
+    assert (masks.type, masks.path, masks.node_prop) == ("labels", "../labels.tif", "seg_id")
 
 
 def test_label_seeds_keep_their_ids(stack, tmp_path, reduced_model_dir, capfd):

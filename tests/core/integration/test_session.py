@@ -413,3 +413,61 @@ def test_the_same_prompts_give_the_same_mask_whatever_edits_led_there(reduced_mo
     one_step.add_points(1, 0, [CLICK])
     list(one_step.propagate("forward"))
     assert_differs(one_step.add_points(1, 3, [p1, p3]).masks[0], fresh.masks[0])  # clicks refine, one by one
+
+
+def test_a_mask_becomes_the_logits_sam2_keeps_for_a_mask_prompt(reduced_model):
+    # Going on from a reopened result turns its masks into logits (upstream.mask_logits):
+    # they are exactly what SAM 2 stores when the same mask is given as a prompt.
+    from napari_sam2.core.upstream import mask_logits
+
+    session = TrackingSession(reduced_model, FrameSource(moving_blob_stack(3)), fill_hole_area=0)
+    painted = np.zeros((90, 140), bool)
+    painted[25:55, 15:50] = True
+    session.add_mask(1, 1, painted)
+    stored = session._objects[1].state.output_dict_per_obj[0]["cond_frame_outputs"][1]["pred_masks"]
+    torch.testing.assert_close(stored.float(), mask_logits(reduced_model.model, painted).to(stored.device))
+
+
+def _yesterday(model, stack):
+    """A result tracked earlier, as its labels hold it: frame -> mask of object 1."""
+    _, run = _track(model, stack, [(1, 0, *CLICK)])
+    return {f: r.masks[0] for f, r in run.items()}
+
+
+def test_going_on_from_reopened_masks_refines_them_and_remembers_the_last_good_frame(reduced_model):
+    """A result reopened from disk: the first click on frame 5 refines the object's mask
+    there (not the click alone), the mask on frame 4 is remembered as a mask prompt without
+    being rewritten, and a forward run starts at the click, carrying frame 4's memory."""
+    stack = moving_blob_stack(8)
+    earlier = _yesterday(reduced_model, stack)
+    for f in (4, 5):
+        assert_meaningful(earlier[f])
+    correction = [Point(45, 60, positive=False)]
+
+    def today(*, here: bool, anchor: bool):
+        session = TrackingSession(reduced_model, FrameSource(stack))
+        if here:
+            session.set_earlier_mask(1, 5, earlier[5])
+        if anchor:
+            session.add_mask(1, 4, earlier[4], anchor=True)
+        clicked = session.add_points(1, 5, correction).masks[0]
+        assert session.default_start() == 5
+        return clicked, {r.frame: r.masks[0] for r in session.propagate("forward")}
+
+    refined, gone_on = today(here=True, anchor=True)
+    alone, _ = today(here=False, anchor=True)
+    _, no_memory = today(here=True, anchor=False)
+    assert sorted(gone_on) == [5, 6, 7]  # frame 4, the last good frame, is not rewritten
+    assert_meaningful(refined)
+    assert_differs(refined, alone)  # the negative click trimmed the reopened mask
+    assert (refined & earlier[5]).sum() > 0.5 * refined.sum()  # and stayed on it
+    assert_meaningful(gone_on[7])
+    assert_differs(gone_on[7], no_memory[7])  # frame 4's memory carried through
+
+
+def test_an_earlier_mask_is_checked_like_a_mask_prompt(reduced_model):
+    session = TrackingSession(reduced_model, FrameSource(moving_blob_stack(3)))
+    with pytest.raises(Sam2InputError, match="An earlier mask for object 1 on frame 1 is empty"):
+        session.set_earlier_mask(1, 1, np.zeros((90, 140), bool))
+    with pytest.raises(Sam2InputError, match="frame's shape"):
+        session.set_earlier_mask(1, 1, np.ones((9, 14), bool))
