@@ -1,6 +1,8 @@
 """An OME-Zarr time-lapse opened by napari-ome-zarr (a multiscale layer, 2 s a frame, 0.5 µm
 pixels) is tracked at full resolution: the click lands on its cell, the labels have level
-0's shape and the image's scale, and the store is not touched (formats issue)."""
+0's shape and the image's scale, and the store is not touched; *Save labels…* offers the store
+and writes the labels into its ``labels/`` group, where ome-zarr-py and napari-ome-zarr find
+them, leaving the image's arrays as they were (formats issue)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,15 @@ import pytest
 napari = pytest.importorskip("napari")
 pytest.importorskip("napari_ome_zarr")
 
-from tests.core.integration.test_ome_zarr import _digest, _ome_image  # noqa: E402
+from napari_sam2.widgets._run_panel import FilesRow  # noqa: E402
+from tests.core.integration.test_ome_zarr import _digest, _image_files, _ome_image  # noqa: E402
 from tests.napari.conftest import canvas_click  # noqa: E402
 
 pytestmark = pytest.mark.gui  # skipped without a display (tests/conftest.py)
 
 
-def test_an_ome_zarr_opened_by_napari_ome_zarr_is_tracked_at_full_resolution(
-    make_napari_viewer, qtbot, reduced_model, reduced_model_dir, tmp_path
+def test_an_ome_zarr_opened_by_napari_ome_zarr_is_tracked_at_full_resolution_and_saved_into_it(
+    make_napari_viewer, qtbot, reduced_model, reduced_model_dir, tmp_path, monkeypatch
 ):
     from napari_sam2.core.sample import make_timelapse
     from tests.helpers import assert_meaningful
@@ -44,6 +47,32 @@ def test_an_ome_zarr_opened_by_napari_ome_zarr_is_tracked_at_full_resolution(
     assert_meaningful(mask)
     assert mask[int(p.y), int(p.x)]  # the clicked cell, at full resolution
     assert _digest(store) == before
+    # Save labels…: the dialog offers the image's store; the labels go into its labels/ group.
+    offered = {}
+
+    def dialog(parent, title, default, filters, *a, **k):
+        offered.update(default=default, filters=filters)
+        return default, ""
+
+    monkeypatch.setattr("napari_sam2.widgets._run_panel.QFileDialog.getSaveFileName", dialog)
+    widget.findChild(FilesRow)._on_save()
+    assert offered["default"] == str(store) and offered["filters"].startswith("Into the OME-Zarr image")
+    assert _image_files(store) == before  # the image's own arrays, byte for byte
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    nodes = {str(n.zarr.path).rstrip("/").split("/")[-1]: n for n in Reader(parse_url(str(store)))()}
+    saved = np.asarray(nodes["napari-sam2"].data[0])  # ome-zarr-py finds them through labels/
+    assert (saved == np.asarray(labels.data)).all()
+    again = make_napari_viewer()
+    kinds = {type(layer).__name__ for layer in again.open(str(store), plugin="napari-ome-zarr")}
+    assert kinds == {"Image", "Labels"}  # napari-ome-zarr opens them with the image
+    # File › Save Selected Layers with napari-sam2's writer chosen: the same, by the extension
+    labels.data[:] = 0
+    labels.save(str(store), plugin="napari-sam2")
+    assert not np.asarray(zarr.open_group(str(store / "labels" / "napari-sam2"), mode="r")["0"]).any()
+    assert _image_files(store) == before
 
 
 def test_napari_ome_zarr_opens_the_image_with_the_labels_the_cli_wrote_into_it(

@@ -21,13 +21,14 @@ from ..core.outputs import labels_axes
 from ..core.prompts import rows_from_groups, validate_prompts
 from ..core.provenance import provenance_record, track_options
 from ._layer_source import axis_letter, physical_scale
-from ._npe2 import write_labels_tiff
+from ._npe2 import write_labels_file
 from ._prompts import point_coords
 from ._state import SIDECAR_KEY
 
 
 def save_labels(binding, state, population, path: Path) -> list[str]:
-    """The Labels layer as TIFF + JSON; the JSON carries the session's provenance and lineage."""
+    """The Labels layer as TIFF + JSON, or into an OME-Zarr image's ``labels/`` group; the
+    JSON (or the label image's attributes) carries the session's provenance and lineage."""
     layer, image = binding.labels, binding.image
     if layer is None:
         raise Sam2InputError("There are no labels to save yet.")
@@ -46,7 +47,7 @@ def save_labels(binding, state, population, path: Path) -> list[str]:
     letter = axis_letter(image, binding.viewer, binding.frame_axis)
     scale, unit = physical_scale(image) if image is not None else (tuple(layer.scale), None)
     source_file = getattr(getattr(image, "source", None), "path", None) if image is not None else None
-    return write_labels_tiff(
+    return write_labels_file(
         path,
         layer.data,
         scale=scale,

@@ -436,9 +436,19 @@ class TrackerController:
             self.viewer.dims.set_current_step(world_axis(binding.image, self.viewer, binding.frame_axis), frame)
 
     # -- files ----------------------------------------------------------------------------------
+    def image_store(self) -> Path | None:
+        """The OME-Zarr store the image was opened from (napari-ome-zarr), if it was."""
+        from ..core.ome_zarr import labels_target
+
+        path = getattr(getattr(self.binding.image, "source", None), "path", None)
+        return Path(path) if path and labels_target(Path(path)) is not None else None
+
     def save_labels(self, path: Path) -> list[str]:
-        written = _actions.save_labels(self.binding, self.state, self.population, Path(path))
-        self.events.done.emit(f"Saved {Path(written[0]).name} and {Path(written[1]).name} in {Path(path).parent}")
+        written = [Path(p) for p in _actions.save_labels(self.binding, self.state, self.population, Path(path))]
+        if len(written) == 1:  # a label image in an OME-Zarr image's labels/ group
+            self.events.done.emit(f"Saved the labels into {written[0].parent.parent.name}/labels/{written[0].name}")
+        else:
+            self.events.done.emit(f"Saved {written[0].name} and {written[1].name} in {written[0].parent}")
         return written
 
     def export_prompts(self, path: Path) -> list[Path]:

@@ -1,4 +1,5 @@
-"""The npe2 contributions: the writer (labels -> TIFF + JSON) and the readers (napari-sam2 files:
+"""The npe2 contributions: the writers (labels -> TIFF + JSON, or into an OME-Zarr image's
+``labels/`` group) and the readers (napari-sam2 files:
 prompt CSVs; a result opened through its sidecar ``LABELS.json``, through a Cell Tracking
 Challenge folder's ``res_track.txt``, or as a GEFF store)."""
 
@@ -14,7 +15,7 @@ from ..core.labels import saved_label_dtype
 from ..core.outputs import labels_axes
 
 
-def write_labels_tiff(
+def write_labels_file(
     path: str | Path,
     data: Any,
     *,
@@ -24,28 +25,28 @@ def write_labels_tiff(
     sidecar: dict | None = None,
     inputs: tuple = (),
 ) -> list[str]:
-    """Write labels as a TIFF (ImageJ for uint16) plus its JSON, as one unit (see core.outputs).
+    """Write labels as one unit (see core.outputs): a TIFF (ImageJ for uint16) plus its JSON,
+    or, for ``image.zarr`` (or ``image.zarr/labels/NAME``), a label image in that OME-Zarr
+    image's ``labels/`` group with the sidecar in its attributes (core.ome_zarr).
 
     ``axes`` are tifffile letters (``ZYX`` for a z-stack, ``TYX`` for a time-lapse);
     ``scale`` is the layer's scale in the same order, so the z-step or frame interval is
     kept. ``inputs`` are files the output must never replace (the image's own file).
+    Returns the paths written.
     """
+    from ..core.ome_zarr import LabelsZarrWriter, labels_target
+
     path = Path(path)
-    if path.suffix.lower() not in (".tif", ".tiff"):
+    into_zarr = labels_target(path) is not None
+    if not into_zarr and path.suffix.lower() not in (".tif", ".tiff"):
         path = path.with_suffix(".tif")
     outputs.check_outputs(path, inputs=inputs, overwrite=True)  # napari's dialog already asked
     data = np.asarray(data)
     dtype = saved_label_dtype(data)
     if axes is None or len(axes) != data.ndim:
         axes = labels_axes(data.ndim) or "Q" * (data.ndim - 2) + "YX"
-    writer = outputs.LabelsTiffWriter(
-        path,
-        shape=data.shape,
-        dtype=dtype,
-        axes=axes,
-        scale=_scale_by_letter(axes, scale),
-        unit=unit,
-    )
+    options = {"shape": data.shape, "dtype": dtype, "axes": axes, "scale": _scale_by_letter(axes, scale), "unit": unit}
+    writer = LabelsZarrWriter(path, **options) if into_zarr else outputs.LabelsTiffWriter(path, **options)
     try:
         for index in np.ndindex(*data.shape[:-2]):
             writer.write_frame(index, data[index])
@@ -53,7 +54,7 @@ def write_labels_tiff(
     except BaseException:
         writer.discard()
         raise
-    return [str(path), str(outputs.sidecar_path(path))]
+    return [str(writer.path)] if into_zarr else [str(path), str(outputs.sidecar_path(path))]
 
 
 def _scale_by_letter(axes: str, scale) -> dict[str, float]:
@@ -63,9 +64,10 @@ def _scale_by_letter(axes: str, scale) -> dict[str, float]:
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
-    """npe2 writer: a Labels layer to ``LABELS.tif`` + ``LABELS.json``."""
+    """npe2 writer: a Labels layer to ``LABELS.tif`` + ``LABELS.json``, or into the
+    ``labels/`` group of the OME-Zarr image ``path`` (``image.zarr``)."""
     provenance = (meta.get("metadata") or {}).get("napari_sam2")
-    return write_labels_tiff(path, data, scale=meta.get("scale"), sidecar=provenance)
+    return write_labels_file(path, data, scale=meta.get("scale"), sidecar=provenance)
 
 
 def get_prompts_reader(path: str | list[str]):

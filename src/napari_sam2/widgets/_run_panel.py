@@ -131,7 +131,10 @@ class FilesRow(QWidget):
         self.setLayout(row)
 
     def _on_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save labels", "labels.tif", "TIFF (*.tif *.tiff)")
+        tiff, zarr = "TIFF + JSON (*.tif *.tiff)", "Into the OME-Zarr image's labels/ (*.zarr)"
+        store = self.controller.image_store()  # an image opened from OME-Zarr: its labels go there
+        default, filters = ("labels.tif", f"{tiff};;{zarr}") if store is None else (str(store), f"{zarr};;{tiff}")
+        path, _ = QFileDialog.getSaveFileName(self, "Save labels", default, filters)
         if path:
             guard(lambda: self.controller.save_labels(Path(path)))
 
