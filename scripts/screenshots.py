@@ -5,8 +5,8 @@ scripts/screenshots.py``).
 Uses the reduced random-weight model so it runs in seconds without weights: the masks are
 meaningless; the screenshots show the interface, not segmentation quality. The guide's
 pictures are taken on a laptop's screen (1366x768); the dock is also shown on a desktop's
-(1920x1080). ``python scripts/screenshots.py docs/images reopened`` retakes only the picture
-of a CTC folder opened again.
+(1920x1080). ``python scripts/screenshots.py docs/images reopened`` retakes only the pictures
+of results opened again (a CTC folder, a GEFF store, a label TIFF).
 """
 
 from __future__ import annotations
@@ -143,8 +143,10 @@ def divide_by_hand(viewer, widget, path: Path) -> None:
 
 
 def reopened(out: Path) -> None:
-    """A CTC folder opened again (``res_track.txt``) beside its movie, the tracker writing into
-    it: the known dividing population of the tests, so the masks and tracks are the truth's."""
+    """Results opened again beside their movie, the tracker writing into them: a CTC folder
+    (``res_track.txt``), a GEFF store that names its labels, and a label TIFF through its
+    sidecar. The known dividing population of the tests, so the masks and tracks are the
+    truth's."""
     import tifffile
 
     import napari
@@ -154,25 +156,37 @@ def reopened(out: Path) -> None:
     from tests.napari.review_session import choose
 
     from napari_sam2.core.ctc import write_ctc
+    from napari_sam2.core.geff_export import write_geff
+    from napari_sam2.plugin._npe2 import write_labels_file
 
     truth, lineage = known_population()
     with tempfile.TemporaryDirectory() as tmp:
         movie = Path(tmp) / "movie.tif"
         tifffile.imwrite(movie, render_fluorescence(truth), imagej=True, metadata={"axes": "TYX"})
         folder = write_ctc(Path(tmp) / "01_RES", truth, lineage)
-        viewer = napari.Viewer()
-        laptop(viewer)
-        viewer.open(str(movie))
-        viewer.open(str(folder / "res_track.txt"), plugin=None)  # File › Open: napari-sam2 reads it
-        _, widget = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracker")
-        choose(widget.image_panel.labels_combo, "01_RES")
-        widget.tabs.setCurrentIndex(1)  # All cells
-        viewer.layers.selection.active = viewer.layers["SAM 2 tracks"]
-        viewer.dims.set_current_step(0, 12)
-        viewer.reset_view()
-        settle()
-        viewer.screenshot(str(out / "07-reopened-ctc.png"), canvas_only=False)
-        viewer.close()
+        sidecar = {"napari_sam2_version": "screenshot", "source": "napari", "lineage": lineage.as_dict()}
+        tiff = Path(write_labels_file(Path(tmp) / "cells.tif", truth, axes="TYX", sidecar=sidecar)[0])
+        store = write_geff(Path(tmp) / "cells.geff", truth, lineage, segmentation=tiff)
+        for opened, name, picture in (
+            (folder / "res_track.txt", "01_RES", "07-reopened-ctc.png"),
+            (store, None, "08-reopened-geff.png"),
+            (tiff.with_suffix(".json"), "cells", "09-reopened-tiff.png"),
+        ):
+            viewer = napari.Viewer()
+            laptop(viewer)
+            viewer.open(str(movie))
+            layers = viewer.open(str(opened), plugin="napari-sam2")  # File › Open (napari asks for a folder)
+            _, widget = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracker")
+            labels = name or next(layer.name for layer in layers if type(layer).__name__ == "Labels")
+            choose(widget.image_panel.labels_combo, labels)
+            widget.tabs.setCurrentIndex(1)  # All cells
+            tracks = [layer for layer in viewer.layers if type(layer).__name__ == "Tracks"]
+            viewer.layers.selection.active = tracks[-1]
+            viewer.dims.set_current_step(0, 12)
+            viewer.reset_view()
+            settle()
+            viewer.screenshot(str(out / picture), canvas_only=False)
+            viewer.close()
 
 
 if __name__ == "__main__":

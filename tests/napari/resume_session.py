@@ -91,8 +91,7 @@ def main(model: str, out: str) -> dict:
         "opened": sorted(type(layer).__name__ for layer in opened),
         "same_labels": bool((np.asarray(labels.data) == before).all()),
     }
-    widget = tracker(viewer, app, model)
-    choose(widget.image_panel.labels_combo, labels.name)
+    widget = tracker(viewer, app, model)  # it writes into the result opened: no empty labels beside it
     settle(app)
     controller = widget.controller
     lineage = controller.population.lineage
@@ -104,6 +103,7 @@ def main(model: str, out: str) -> dict:
         == sorted((r["id"], r["first"], r["last"], r["parent"]) for r in saved["lineage"]),
         "scores": controller.state.workspace.scores.get(3) == {int(o): s for o, s in saved["scores"]["3"].items()},
         "tracks_layers": sum(type(layer).__name__ == "Tracks" for layer in viewer.layers),
+        "labels_layers": sum(type(layer).__name__ == "Labels" for layer in viewer.layers),
     }
     # Go on: on a middle frame, a click on the cell nearest the centre that was there the
     # frame before corrects it; Forward propagates from there.

@@ -24,6 +24,7 @@ def test_a_result_reopens_with_its_lineage_and_work_goes_on(reduced_model_dir, t
     tracker = found["tracker"]
     assert tracker["bound"] and tracker["objects"] > 3 and tracker["cells_listed"]
     assert tracker["lineage"] and tracker["scores"] and tracker["tracks_layers"] == 1  # no second Tracks layer
+    assert tracker["labels_layers"] == 1  # the tracker took the opened result up, no empty layer beside it
     assert found["corrected_pixels"] > 0
     went_on = found["went_on"]
     assert went_on["earlier_frames_kept"]  # the last good frame and all before it, untouched

@@ -31,7 +31,7 @@ from ._layer_source import (
     source_from_layer,
 )
 from ._prompts import add_box_groups, frame_of, point_groups
-from ._state import image_id
+from ._state import SIDECAR_KEY, image_id
 
 MARKER = "napari_sam2_tracks"  # metadata key: the id of the image the layer belongs to
 
@@ -248,6 +248,23 @@ class LayerBinding:
                 return layer
         return None
 
+    def _opened_result(self, shape):
+        """The one napari-sam2 result opened from a file (a label TIFF through its sidecar, a
+        CTC folder, a GEFF store) that fits the image: the tracker writes into it rather than
+        into a new, empty layer beside it. None when there is none, or several to choose from."""
+        from napari.layers import Labels
+
+        found = [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, Labels)
+            and layer.metadata.get(SIDECAR_KEY)
+            and MARKER not in layer.metadata
+            and tuple(layer.data.shape) == shape
+            and np.issubdtype(layer.data.dtype, np.integer)
+        ]
+        return found[0] if len(found) == 1 else None
+
     def _add_missing_layers(self) -> None:
         from napari.layers import Labels, Points, Shapes
 
@@ -255,7 +272,7 @@ class LayerBinding:
         shape = self.shape(image)
         geometry = {"scale": image.scale, "translate": image.translate, "metadata": {MARKER: image_id(image)}}
         if self.labels is None or self.labels not in viewer.layers:
-            self.labels = self._ours(Labels, image.ndim, shape) or viewer.add_labels(
+            self.labels = self._ours(Labels, image.ndim, shape) or self._opened_result(shape) or viewer.add_labels(
                 np.zeros(shape, np.uint16), name=self._free_name(_names.LABELS_LAYER), **geometry
             )
             self.labels.colormap = bright_label_colours()
