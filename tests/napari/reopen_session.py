@@ -95,6 +95,7 @@ def main(model: str, out: str, screenshot: str | None = None) -> dict:
     viewer = napari.Viewer()
     viewer.window._qt_window.resize(1366, 768)
     viewer.window.show()
+    viewer.open(str(folder / "timelapse.tif"))
     opened = viewer.open(str(folder / "cells.geff"), plugin="napari-sam2")  # the reader dialog's choice
     settle(app)
     tracks = next(layer for layer in opened if type(layer).__name__ == "Tracks")
@@ -108,6 +109,11 @@ def main(model: str, out: str, screenshot: str | None = None) -> dict:
         "ctc_parents": {r[0]: r[3] for r in truth_rows if r[3]},
         "ctc_ids": [r[0] for r in truth_rows],
     }
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sam2", "SAM 2 tracker")
+    settle(app)
+    controller = widget.controller  # it writes into the labels the store names, with its lineage
+    found["geff"]["bound"] = bool(named) and controller.labels_layer == named[0]
+    found["geff"]["lineage"] = _rows(controller.population.lineage.as_dict()) == truth_rows
     viewer.close()
     return found
 

@@ -23,5 +23,6 @@ def test_a_ctc_folder_and_a_geff_store_reopen_with_their_lineage(reduced_model_d
     assert found["broken"].startswith("Sam2InputError: ") and "line 2: expected four whole numbers" in found["broken"]
     geff = found["geff"]
     assert geff["opened"] == ["Labels", "Tracks"] and geff["labels_are_the_result"]  # the store names its masks
+    assert geff["bound"] and geff["lineage"]  # and the tracker takes them up with the lineage
     assert geff["track_ids"] == geff["ctc_ids"]  # the GEFF's tracks are the CTC's, ids and all
     assert geff["graph"] == {k: [v] for k, v in geff["ctc_parents"].items()}  # and so are the parents

@@ -272,8 +272,10 @@ class LayerBinding:
         shape = self.shape(image)
         geometry = {"scale": image.scale, "translate": image.translate, "metadata": {MARKER: image_id(image)}}
         if self.labels is None or self.labels not in viewer.layers:
-            self.labels = self._ours(Labels, image.ndim, shape) or self._opened_result(shape) or viewer.add_labels(
-                np.zeros(shape, np.uint16), name=self._free_name(_names.LABELS_LAYER), **geometry
+            self.labels = (
+                self._ours(Labels, image.ndim, shape)
+                or self._opened_result(shape)
+                or viewer.add_labels(np.zeros(shape, np.uint16), name=self._free_name(_names.LABELS_LAYER), **geometry)
             )
             self.labels.colormap = bright_label_colours()
         if self.shapes is None or self.shapes not in viewer.layers:
