@@ -28,7 +28,11 @@ from .seeders import Seeds
 @dataclass(frozen=True)
 class EverythingOptions:
     points_per_side: int = 32
-    points_per_batch: int = 64
+    points_per_batch: int = 64  # points filtered together (Meta's default)
+    #: Points decoded together on the shared image (core.point_decoder); small keeps the
+    #: per-point maps in the CPU's cache: 4 was fastest of 2 to 16 here (docs/benchmarks.md).
+    #: 0: transformers' own decoder module, a copy of the image per point (the reference).
+    decode_chunk: int = 4
     pred_iou_thresh: float = 0.8
     stability_score_thresh: float = 0.95
     stability_score_offset: float = 1.0
@@ -46,6 +50,16 @@ def point_grid(n: int, size: int) -> np.ndarray:
 
 def segment_everything(session, frame: int, options: EverythingOptions | None = None) -> Seeds:
     """Masks of everything SAM 2 finds on ``frame`` (full-frame masks, ids from 1)."""
+    options = options or EverythingOptions()
+    masks, scores = kept_masks(session, frame, options)
+    if not len(masks):
+        return {}
+    return _paint_best_first(masks, scores, session.source, options.min_area)
+
+
+def kept_masks(session, frame: int, options: EverythingOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The masks that pass the filters and the suppression (ROI coordinates), with their
+    scores, before overlaps are painted away: ``(n, H, W)`` bool and ``(n,)``."""
     import torch
 
     options = options or EverythingOptions()
@@ -60,7 +74,10 @@ def segment_everything(session, frame: int, options: EverythingOptions | None = 
         embeddings = _image_embeddings(session, frame)
         for start in range(0, len(grid), options.points_per_batch):
             points = torch.as_tensor(grid[start : start + options.points_per_batch])
-            low_res, iou = _decode_points(model, embeddings, points)
+            if options.decode_chunk:
+                low_res, iou = _decode_on_shared_image(model, embeddings, points, options)
+            else:
+                low_res, iou = _decode_points(model, embeddings, points)
             iou = iou.float().cpu()
             confident = iou > options.pred_iou_thresh  # filtered before the costly upsampling
             if not confident.any():
@@ -83,13 +100,11 @@ def segment_everything(session, frame: int, options: EverythingOptions | None = 
             scores.append(kept_scores[sized])
             boxes.append(kept_boxes[sized])
     if not rles:
-        return {}
+        return np.zeros((0, h, w), bool), np.zeros(0, np.float32)
     masks, scores, _, _ = generator.post_process_for_mask_generation(
         rles, torch.cat(scores), torch.cat(boxes), options.box_nms_thresh
     )
-    return _paint_best_first(
-        np.stack([np.asarray(m, bool) for m in masks]), scores.numpy(), session.source, options.min_area
-    )
+    return np.stack([np.asarray(m, bool) for m in masks]), scores.float().numpy()
 
 
 def everything_detector(session, options: EverythingOptions | None = None):
@@ -125,6 +140,38 @@ def _decode_points(model, embeddings: list, points):
         high_resolution_features=[e.expand(n, -1, -1, -1) for e in embeddings[:-1]],
     )
     return low_res.reshape(-1, 1, *low_res.shape[-2:]), iou.reshape(-1)
+
+
+def _decode_on_shared_image(model, embeddings: list, points, options: EverythingOptions):
+    """As :func:`_decode_points`, by :func:`~.point_decoder.decode_points` in chunks: the
+    image is not copied per point, and only points with a mask that can pass
+    ``pred_iou_thresh`` are upscaled (the others' low-resolution masks stay zero, and are
+    dropped by that threshold)."""
+    import torch
+
+    from .point_decoder import decode_points
+
+    device = embeddings[-1].device
+    positions = model.get_image_wide_positional_embeddings()
+    size = [4 * s for s in embeddings[-1].shape[-2:]]
+    low_res = torch.zeros(len(points), 3, *size, device=device)
+    ious = []
+    for start in range(0, len(points), options.decode_chunk):
+        chunk = points[start : start + options.decode_chunk].to(device)
+        n = len(chunk)
+        sparse, dense = model.prompt_encoder(
+            input_points=chunk[:, None, None, :],
+            input_labels=torch.ones(n, 1, 1, dtype=torch.int, device=device),
+            input_boxes=None,
+            input_masks=None,
+        )
+        image = embeddings[-1] + dense[:1]  # no mask prompt: the same dense embedding for every point
+        masks, iou, upscaled = decode_points(
+            model.mask_decoder, image, positions, sparse[:, 0], embeddings[:-1], options.pred_iou_thresh
+        )
+        low_res[start + upscaled] = masks.to(low_res.dtype)
+        ious.append(iou)
+    return low_res.reshape(-1, 1, *size), torch.cat(ious).reshape(-1)
 
 
 def _image_embeddings(session, frame: int) -> list:

@@ -1,0 +1,95 @@
+"""Segment everything through the batched point decoder (speed issue, part 1): the same kept
+masks as transformers' decoder module with a copy of the image per point, on random-weight
+models whose thresholds are set so that some points pass and some do not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from napari_sam2.core import everything
+from napari_sam2.core.everything import EverythingOptions, kept_masks
+from napari_sam2.core.frames import FrameSource
+from napari_sam2.core.point_decoder import decode_points
+from napari_sam2.core.sample import make_timelapse
+from napari_sam2.core.session import TrackingSession
+from tests.helpers import assert_meaningful
+
+
+def _session(loaded):
+    stack, _ = make_timelapse(1)
+    session = TrackingSession(loaded, FrameSource(stack))
+    session.encode(0)
+    return session
+
+
+def _reference(model, embeddings, points):
+    low_res, iou = everything._decode_points(model, embeddings, points)  # the module, image copied per point
+    return low_res.reshape(len(points), 3, *low_res.shape[-2:]), iou.reshape(len(points), 3)
+
+
+def test_the_batched_decoder_gives_the_decoder_modules_masks_and_upscales_only_what_can_pass(reduced_model):
+    model = reduced_model.model
+    session = _session(reduced_model)
+    with torch.inference_mode():
+        embeddings = everything._image_embeddings(session, 0)
+        points = torch.as_tensor(everything.point_grid(4, model.config.image_size))
+        want_masks, want_iou = _reference(model, embeddings, points)
+        cut = float(want_iou.amax(dim=1).median())  # half the points can pass, half cannot
+        sparse, dense = model.prompt_encoder(
+            input_points=points[:, None, None, :],
+            input_labels=torch.ones(len(points), 1, 1, dtype=torch.int),
+            input_boxes=None,
+            input_masks=None,
+        )
+        masks, iou, upscaled = decode_points(
+            model.mask_decoder,
+            embeddings[-1] + dense[:1],
+            model.get_image_wide_positional_embeddings(),
+            sparse[:, 0],
+            embeddings[:-1],
+            cut,
+        )
+    torch.testing.assert_close(iou, want_iou, atol=1e-5, rtol=1e-5)
+    assert upscaled.tolist() == torch.nonzero(want_iou.amax(dim=1) > cut).flatten().tolist()
+    assert 0 < len(upscaled) < len(points)
+    torch.testing.assert_close(masks, want_masks[upscaled], atol=1e-4, rtol=1e-4)
+    assert_meaningful(masks[0, 0] > 0)
+
+
+def _same_kept_masks(loaded, side: int):
+    session = _session(loaded)
+    with torch.inference_mode():
+        embeddings = everything._image_embeddings(session, 0)
+        points = torch.as_tensor(everything.point_grid(side, loaded.model.config.image_size))
+        _, iou = _reference(loaded.model, embeddings, points)
+    # thresholds that keep some masks and drop others (random weights predict no real IoU)
+    options = EverythingOptions(
+        points_per_side=side,
+        pred_iou_thresh=float(iou.flatten().quantile(0.5)),
+        stability_score_thresh=0.0,
+        box_nms_thresh=1.0,  # random masks are alike: keep them all to compare them all
+    )
+    masks, scores = kept_masks(session, 0, options)
+    want_masks, want_scores = kept_masks(session, 0, replace(options, decode_chunk=0))
+    assert len(masks) >= 3 and len(masks) == len(want_masks)
+    np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+    for got, want in zip(masks, want_masks):
+        assert (got & want).sum() / (got | want).sum() >= 0.999
+    assert_meaningful(masks[0])
+    assert any((a != masks[0]).mean() > 0.01 for a in masks[1:])  # not one mask over and over
+
+
+def test_batched_segment_everything_keeps_the_same_masks(reduced_model):
+    _same_kept_masks(reduced_model, 8)
+
+
+@pytest.mark.slow
+def test_batched_segment_everything_keeps_the_same_masks_on_the_real_tiny_shape(tmp_path):
+    from napari_sam2.core.models import load_model, save_random_model
+
+    tiny = load_model(str(save_random_model("sam2.1-tiny", tmp_path / "tiny")), device="cpu", autocast_dtype=None)
+    _same_kept_masks(tiny, 6)
