@@ -119,18 +119,23 @@ def _rle_area(rle: dict) -> int:
     return int(sum(rle["counts"][1::2]))
 
 
-def _decode_points(model, embeddings: list, points):
-    """Every point's three candidate masks (low-resolution logits) and predicted IoUs, as
-    Meta's automatic mask generator takes them: one point per batch entry."""
+def _point_prompts(model, points, device):
+    """The prompt encoder's sparse and dense embeddings of one positive point per entry."""
     import torch
 
-    n, device = len(points), embeddings[-1].device
-    sparse, dense = model.prompt_encoder(
+    return model.prompt_encoder(
         input_points=points[:, None, None, :].to(device),
-        input_labels=torch.ones(n, 1, 1, dtype=torch.int, device=device),
+        input_labels=torch.ones(len(points), 1, 1, dtype=torch.int, device=device),
         input_boxes=None,
         input_masks=None,
     )
+
+
+def _decode_points(model, embeddings: list, points):
+    """Every point's three candidate masks (low-resolution logits) and predicted IoUs, as
+    Meta's automatic mask generator takes them: one point per batch entry."""
+    n = len(points)
+    sparse, dense = _point_prompts(model, points, embeddings[-1].device)
     low_res, iou, _, _ = model.mask_decoder(
         image_embeddings=embeddings[-1].expand(n, -1, -1, -1),
         image_positional_embeddings=model.get_image_wide_positional_embeddings().repeat(n, 1, 1, 1),
@@ -157,14 +162,7 @@ def _decode_on_shared_image(model, embeddings: list, points, options: Everything
     low_res = torch.zeros(len(points), 3, *size, device=device)
     ious = []
     for start in range(0, len(points), options.decode_chunk):
-        chunk = points[start : start + options.decode_chunk].to(device)
-        n = len(chunk)
-        sparse, dense = model.prompt_encoder(
-            input_points=chunk[:, None, None, :],
-            input_labels=torch.ones(n, 1, 1, dtype=torch.int, device=device),
-            input_boxes=None,
-            input_masks=None,
-        )
+        sparse, dense = _point_prompts(model, points[start : start + options.decode_chunk], device)
         image = embeddings[-1] + dense[:1]  # no mask prompt: the same dense embedding for every point
         masks, iou, upscaled = decode_points(
             model.mask_decoder, image, positions, sparse[:, 0], embeddings[:-1], options.pred_iou_thresh

@@ -59,7 +59,7 @@ def decode_points(decoder: Any, image: Any, positions: Any, sparse: Any, high_re
     queries = first.layer_norm2(
         queries + _to_shared_image(first.cross_attn_token_to_image, queries + prompts, x + pe, x)
     )
-    queries = first.layer_norm3(queries + _mlp(first.mlp, queries))
+    queries = first.layer_norm3(queries + first.mlp(queries))
     # keys + the attention's output in one product (the residual is the product's input)
     keys = first.layer_norm4(_image_to_tokens(first.cross_attn_image_to_token, x, pe, queries + prompts, queries))
 
@@ -67,7 +67,7 @@ def decode_points(decoder: Any, image: Any, positions: Any, sparse: Any, high_re
     # added inside the products, not to a copy of each image.
     queries = second.layer_norm1(queries + _tokens(second.self_attn, queries + prompts, queries + prompts, queries))
     queries = second.layer_norm2(queries + _to_image(second.cross_attn_token_to_image, queries + prompts, keys, pe))
-    queries = second.layer_norm3(queries + _mlp(second.mlp, queries))
+    queries = second.layer_norm3(queries + second.mlp(queries))
     keys = second.layer_norm4(_image_to_tokens(second.cross_attn_image_to_token, keys, pe, queries + prompts, queries))
     final = transformer.final_attn_token_to_image
     queries = transformer.layer_norm_final_attn(queries + _to_image(final, queries + prompts, keys, pe))
@@ -90,8 +90,8 @@ def _masks(decoder, keys, queries, size, high_res):
     up = decoder.upscale_conv1(embedding) + feat_s1
     up = decoder.activation(decoder.upscale_layer_norm(up))
     up = decoder.activation(decoder.upscale_conv2(up) + feat_s0)
-    hyper = [mlp(queries[:, 2 + i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)]
-    hyper = hyper[1:]  # multimask output: masks 1 to 3
+    mlps = decoder.output_hypernetworks_mlps
+    hyper = [mlps[i](queries[:, 2 + i]) for i in range(1, len(mlps))]  # multimask output: masks 1 to 3
     h, w = up.shape[-2:]
     return (torch.stack(hyper, dim=1) @ up.reshape(n, up.shape[1], h * w)).reshape(n, len(hyper), h, w)
 
@@ -106,10 +106,6 @@ def _tokens(attention, query, key, value):
     """Attention among the prompt tokens (small: the module itself, on a point batch of one)."""
     out, _ = attention(query=query[:, None], key=key[:, None], value=value[:, None])
     return out[:, 0]
-
-
-def _mlp(mlp, tokens):
-    return mlp(tokens)
 
 
 def _to_shared_image(attention, query, key, value):

@@ -39,12 +39,7 @@ def test_the_batched_decoder_gives_the_decoder_modules_masks_and_upscales_only_w
         points = torch.as_tensor(everything.point_grid(4, model.config.image_size))
         want_masks, want_iou = _reference(model, embeddings, points)
         cut = float(want_iou.amax(dim=1).median())  # half the points can pass, half cannot
-        sparse, dense = model.prompt_encoder(
-            input_points=points[:, None, None, :],
-            input_labels=torch.ones(len(points), 1, 1, dtype=torch.int),
-            input_boxes=None,
-            input_masks=None,
-        )
+        sparse, dense = everything._point_prompts(model, points, "cpu")
         masks, iou, upscaled = decode_points(
             model.mask_decoder,
             embeddings[-1] + dense[:1],
