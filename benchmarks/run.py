@@ -468,6 +468,41 @@ def row_population(tiny, args):
     ]
 
 
+def row_together(tiny, args):
+    """Objects tracked together (one memory attention call) vs one at a time: per-frame
+    seconds for 1, 4 and 16 seeded objects in lockstep, and the masks of both compared."""
+    video = frames_uint8(max(3, args.frames // 2))
+    counts = (1, 4, 16)
+    trackers = {
+        (n, mode): _population_tracker(tiny, video, n, together=mode == "together")
+        for n in counts
+        for mode in ("alone", "together")
+    }
+    names, times = list(trackers), {name: [] for name in trackers}
+    differing = 0
+    for frame in range(1, len(video)):
+        masks = {}
+        for name in names if frame % 2 else names[::-1]:
+            t0 = time.perf_counter()
+            masks[name] = trackers[name].step(frame).masks
+            times[name].append(time.perf_counter() - t0)
+        differing += sum(int((masks[(n, "alone")] != masks[(n, "together")]).sum()) for n in counts)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    ratio = {n: medians[(n, "alone")] / medians[(n, "together")] for n in counts}
+    return {
+        "metric": "objects together vs one at a time: speed-up per frame at 16 objects (1, 4, 16 measured)",
+        "value": round(ratio[16], 3),
+        "unit": "x",
+        "target": "report; identical masks (0 pixels differ); the faster one is the default on this device",
+        "ok": differing == 0,
+        "details": {
+            "per_frame_s": {f"{n} {mode}": round(medians[(n, mode)], 3) for n, mode in trackers},
+            "speed_up": {n: round(r, 3) for n, r in ratio.items()},
+            "pixels_differing": differing,
+        },
+    }
+
+
 _POPULATION_MEMORY_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
@@ -831,6 +866,7 @@ ROWS = [
     "startup",
     "population",
     "population_memory",
+    "together",
     "ctc_memory",
     "review",
     "divisions",

@@ -30,6 +30,7 @@ from .holes import DEFAULT_FILL_HOLE_AREA
 from .passes import plan_passes
 from .prompts import FramePrompts, Point, as_point, box_corners
 from .spill import SpillingOutputs, SpillStore, StateSlimmer
+from .together import alone_on, objects_together_by_default, track_together
 from .upstream import (
     Fixes,
     add_inputs,
@@ -96,6 +97,10 @@ class TrackingSession:
     fixes
         Where the engine differs from a plain transformers session (:class:`~.upstream.Fixes`,
         every one on by default). Only tests switch one off, to show it is needed.
+    together
+        Track the objects that share a frame as one batch (:mod:`.together`; the same
+        masks as one at a time). Default: on a GPU, where batching pays; one at a time on
+        a CPU, where it does not (``docs/benchmarks.md``).
     """
 
     def __init__(
@@ -111,8 +116,10 @@ class TrackingSession:
         disk_cache: Any = None,
         fill_hole_area: int = DEFAULT_FILL_HOLE_AREA,
         fixes: Fixes | None = None,
+        together: bool | None = None,
     ) -> None:
         self.loaded = loaded
+        self.together = objects_together_by_default(loaded) if together is None else bool(together)
         self.fill_hole_area = int(fill_hole_area)
         self.fixes = fixes = fixes or Fixes()
         self.source = source
@@ -489,30 +496,57 @@ class TrackingSession:
         return ids
 
     def _track_frame(self, ids: list[int], frame: int, reverse: bool) -> FrameResult:
+        ids = [o for o in ids if self._objects[o].exists_on(frame)]
+        together = []
+        if self.together:
+            together = [o for o in ids if not alone_on(self._objects[o].state, frame)]
+        if len(together) < 2:
+            together = []
+        outs = {o: self._track_alone(o, frame, reverse) for o in ids if o not in together}
+        if together:
+            outs.update(zip(together, self._track_together(together, frame, reverse)))
+        return self._result(frame, ids, [outs[o] for o in ids])
+
+    def _track_alone(self, obj_id: int, frame: int, reverse: bool):
         import torch
 
-        ids = [o for o in ids if self._objects[o].exists_on(frame)]
-        outs = []
-        for obj_id in ids:
-            state, model = self._objects[obj_id].state, self.loaded.model
-            with (
-                torch.inference_mode(),
-                self.loaded.autocast(),
-                self.conditioned.around(model, obj_id, reuse=False),
-                as_meta(
-                    model,
-                    fill_hole_area=self.fill_hole_area,
-                    memory_from_stored_mask=self.fixes.memory_from_stored_mask,
-                ),
-            ):
-                outs.append(model(inference_session=state, frame_idx=frame, reverse=reverse))
-            # Meta's propagation marks every frame it passes as tracked, prompted ones included,
-            # so a later click there is a correction that uses memory; transformers leaves
-            # prompted frames out, and the click would start again with no memory.
-            if self.fixes.prompted_frames_tracked:
-                state.frames_tracked_per_obj[0][frame] = {"reverse": reverse}
+        state, model = self._objects[obj_id].state, self.loaded.model
+        with (
+            torch.inference_mode(),
+            self.loaded.autocast(),
+            self.conditioned.around(model, obj_id, reuse=False),
+            as_meta(
+                model,
+                fill_hole_area=self.fill_hole_area,
+                memory_from_stored_mask=self.fixes.memory_from_stored_mask,
+            ),
+        ):
+            out = model(inference_session=state, frame_idx=frame, reverse=reverse)
+        # Meta's propagation marks every frame it passes as tracked, prompted ones included,
+        # so a later click there is a correction that uses memory; transformers leaves
+        # prompted frames out, and the click would start again with no memory.
+        if self.fixes.prompted_frames_tracked:
+            state.frames_tracked_per_obj[0][frame] = {"reverse": reverse}
+        self.slimmer.drop_unread(state, frame)
+        return out
+
+    def _track_together(self, ids: list[int], frame: int, reverse: bool) -> list:
+        """Objects that only track ``frame`` go through the model as one batch (:mod:`.together`)."""
+        import torch
+
+        states = [self._objects[o].state for o in ids]
+
+        def keep(index, features):
+            if self.conditioned.budget_bytes > 0:
+                self.conditioned.put((ids[index], frame), features)
+
+        with torch.inference_mode(), self.loaded.autocast():
+            outs = track_together(
+                self.loaded.model, states, frame, reverse, fill_hole_area=self.fill_hole_area, keep=keep
+            )
+        for state in states:
             self.slimmer.drop_unread(state, frame)
-        return self._result(frame, ids, outs)
+        return outs
 
     def state_nbytes(self) -> int:
         """Bytes of tracked state held in memory for all objects (shared tensors counted once).

@@ -1,7 +1,8 @@
 """What the engine takes from transformers' SAM 2 video code, and where it behaves otherwise.
 
 * **The contract.** The private parts of transformers the engine relies on are listed in
-  :data:`PRIVATE_CONTRACT`, :data:`PRIVATE_METHODS` and :data:`PRIVATE_MODULES`;
+  :data:`PRIVATE_CONTRACT`, :data:`PRIVATE_METHODS`, :data:`PRIVATE_CALLS` and
+  :data:`PRIVATE_MODULES`;
   :func:`check_transformers_contract` refuses, in one line, a release that changed them, and
   a test checks every tested release.
 * **Where the engine differs on purpose** (:class:`Fixes`): corrections kept as
@@ -48,6 +49,26 @@ PRIVATE_METHODS = {
         "mask_inputs",
         "prev_sam_mask_logits",
     ),
+}
+
+#: Model methods :mod:`~napari_sam2.core.together` calls, with the keywords it passes; the
+#: memory attention module it stands aside must be called with keywords only.
+PRIVATE_CALLS = {
+    "_prepare_vision_features": ("inference_session", "frame_idx", "batch_size"),
+    "_prepare_memory_conditioned_features": (
+        "inference_session",
+        "frame_idx",
+        "obj_idx",
+        "is_initial_conditioning_frame",
+        "current_vision_features",
+        "current_vision_positional_embeddings",
+        "num_total_frames",
+        "track_in_reverse_time",
+        "streaming",
+    ),
+    "_single_frame_forward": ("pixel_values", "image_embeddings", "multimask_output"),
+    "_use_multimask": ("is_init_cond_frame", "point_inputs"),
+    "_encode_new_memory": ("current_vision_feats", "pred_masks_high_res", "object_score_logits", "is_mask_from_pts"),
 }
 
 #: transformers modules imported by path (:func:`_session_class`), not from its top level.

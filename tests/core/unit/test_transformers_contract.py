@@ -127,3 +127,25 @@ def test_private_module_paths_hold_the_session_classes():
 
     for name, module_name in PRIVATE_MODULES.items():
         assert inspect.isclass(getattr(importlib.import_module(module_name), name)), module_name
+
+
+def test_methods_tracking_objects_together_calls_take_its_keywords():
+    """core.together calls five private model methods and stands in for the memory attention
+    module with a ``**kwargs`` recorder: the methods must take the keywords it passes, and
+    every call of the module must use keywords only."""
+    import importlib
+    import re
+
+    from napari_sam2.core.upstream import PRIVATE_CALLS, PRIVATE_MODULES
+
+    for module_name in PRIVATE_MODULES.values():
+        module = importlib.import_module(module_name)
+        model = next(v for k, v in vars(module).items() if k.endswith("VideoModel") and inspect.isclass(v))
+        for method, keywords in PRIVATE_CALLS.items():
+            parameters = inspect.signature(getattr(model, method)).parameters
+            assert set(keywords) <= set(parameters), (module_name, method, set(keywords) - set(parameters))
+        calls = re.findall(r"self\.memory_attention\(\s*([^)]*?)\)", inspect.getsource(module), flags=re.S)
+        assert calls, module_name
+        for arguments in calls:
+            for argument in filter(None, (a.strip() for a in re.sub(r"#[^\n]*", "", arguments).split(","))):
+                assert re.match(r"\w+\s*=", argument), "memory_attention is called with a positional argument"
