@@ -101,6 +101,13 @@ class StackSettings:
         "see docs/benchmarks.md)",
         action="store_true",
     )
+    objects_together: str = option(
+        "auto",
+        "track the objects of a frame as one batch (the same masks): auto does on a GPU, not on a CPU, where it "
+        "was slower (see docs/benchmarks.md)",
+        choices=("auto", "on", "off"),
+        labels=False,
+    )
     fill_hole_area: int = option(
         DEFAULT_FILL_HOLE_AREA,
         "fill holes up to this area in SAM 2's low-resolution masks, as Meta's predictor does (default 8; 0: off)",

@@ -179,6 +179,7 @@ def open_session(source, settings: StackSettings, loader=None, disk=None):
         conditioned_cache_mb=0,
         disk_cache=disk,
         fill_hole_area=settings.fill_hole_area,
+        together={"auto": None, "on": True, "off": False}[settings.objects_together],
     )
 
 

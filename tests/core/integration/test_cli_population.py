@@ -47,6 +47,24 @@ def test_threshold_seeds_track_with_redetection_and_export_ctc_and_geff(stack, t
     assert (masks.type, masks.path, masks.node_prop) == ("labels", "../labels.tif", "seg_id")
 
 
+def test_objects_together_on_the_command_line_give_the_same_labels(stack, tmp_path, reduced_model_dir, capfd):
+    """``--objects-together on`` (the default on a GPU) against ``off`` (the CPU's) on a CPU."""
+    for mode in ("on", "off"):
+        code, _ = _track(
+            capfd, stack, "--seeds", "threshold", "--redetect-every", "2", "--objects-together", mode,
+            "--out", tmp_path / f"{mode}.tif", "--model", reduced_model_dir,
+        )  # fmt: skip
+        assert code == 0
+    on, off = tifffile.imread(tmp_path / "on.tif"), tifffile.imread(tmp_path / "off.tif")
+    assert len(np.unique(on[-1])) >= 4  # several cells, tracked to the last frame
+    np.testing.assert_array_equal(on, off)
+    assert json.loads((tmp_path / "on.json").read_text())["settings"]["objects_together"] == "on"
+    assert (
+        json.loads((tmp_path / "on.json").read_text())["lineage"]
+        == json.loads((tmp_path / "off.json").read_text())["lineage"]
+    )
+
+
 def test_label_seeds_keep_their_ids(stack, tmp_path, reduced_model_dir, capfd):
     seeds = np.zeros(tifffile.imread(stack).shape[1:], np.uint16)
     seeds[60:80, 50:75], seeds[30:50, 150:170] = 7, 12
