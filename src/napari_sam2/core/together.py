@@ -54,7 +54,7 @@ def track_together(model, states: list, frame: int, reverse: bool, *, fill_hole_
     """
     import torch
 
-    feats, pos = model._prepare_vision_features(states[0], frame, 1)
+    feats, pos = model._prepare_vision_features(inference_session=states[0], frame_idx=frame, batch_size=1)
     recorded = _gather_memories(model, states, frame, reverse, feats[-1], pos[-1])
     channels, (height, width) = model.hidden_dim, model.backbone_feature_sizes[-1]
     conditioned: list[Any] = [None] * len(states)
