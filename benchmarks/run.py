@@ -423,14 +423,17 @@ def _population_tracker(tiny, video, n: int, *, live: int | None = None, **sessi
     return tracker
 
 
-def _lockstep(trackers: dict, frames: int) -> dict:
-    """Seconds per frame of each tracker, stepping them in turn (ABBA) so both see the same load."""
+def _lockstep(trackers: dict, frames: int, masks: dict | None = None) -> dict:
+    """Seconds per frame of each tracker, stepping them in turn (ABBA) so both see the same load;
+    ``masks``, if given, receives each tracker's masks per step (``name -> [masks, ...]``)."""
     names, times = list(trackers), {name: [] for name in trackers}
     for frame in range(1, frames):
         for name in names if frame % 2 else names[::-1]:
             t0 = time.perf_counter()
-            trackers[name].step(frame)
+            result = trackers[name].step(frame)
             times[name].append(time.perf_counter() - t0)
+            if masks is not None:
+                masks.setdefault(name, []).append(result.masks)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -478,16 +481,13 @@ def row_together(tiny, args):
         for n in counts
         for mode in ("alone", "together")
     }
-    names, times = list(trackers), {name: [] for name in trackers}
-    differing = 0
-    for frame in range(1, len(video)):
-        masks = {}
-        for name in names if frame % 2 else names[::-1]:
-            t0 = time.perf_counter()
-            masks[name] = trackers[name].step(frame).masks
-            times[name].append(time.perf_counter() - t0)
-        differing += sum(int((masks[(n, "alone")] != masks[(n, "together")]).sum()) for n in counts)
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    masks: dict = {}
+    medians = _lockstep(trackers, len(video), masks)
+    differing = sum(
+        int((alone != together).sum())
+        for n in counts
+        for alone, together in zip(masks[(n, "alone")], masks[(n, "together")])
+    )
     ratio = {n: medians[(n, "alone")] / medians[(n, "together")] for n in counts}
     return {
         "metric": "objects together vs one at a time: speed-up per frame at 16 objects (1, 4, 16 measured)",

@@ -231,8 +231,7 @@ class TrackingSession:
     def _new_spill_store(self) -> SpillStore | None:
         if self.state_window is None:
             return None
-        on_gpu = str(self.loaded.device).split(":")[0] != "cpu"
-        return SpillStore("cpu" if on_gpu else "disk", directory=self.spill_dir)
+        return SpillStore("disk" if self.loaded.device_type == "cpu" else "cpu", directory=self.spill_dir)
 
     def prompts(self) -> dict[int, dict[int, FramePrompts]]:
         """``object id -> frame -> prompts``, for export and provenance."""
@@ -536,9 +535,8 @@ class TrackingSession:
 
         states = [self._objects[o].state for o in ids]
 
-        def keep(index, features):
-            if self.conditioned.budget_bytes > 0:
-                self.conditioned.put((ids[index], frame), features)
+        def keep(index, features):  # a budget of 0 keeps nothing (ConditionedFeatures.put)
+            self.conditioned.put((ids[index], frame), features)
 
         with torch.inference_mode(), self.loaded.autocast():
             outs = track_together(

@@ -38,7 +38,7 @@ from .holes import fill_small_holes
 def objects_together_by_default(loaded) -> bool:
     """Batch objects on a GPU; on a CPU the cost is arithmetic, and one at a time was faster
     (``docs/benchmarks.md``, session 10 rows)."""
-    return str(loaded.device).split(":")[0] != "cpu"
+    return loaded.device_type != "cpu"
 
 
 def alone_on(state, frame: int) -> bool:
@@ -61,10 +61,10 @@ def track_together(model, states: list, frame: int, reverse: bool, *, fill_hole_
     recorded = _gather_memories(model, states, frame, reverse, feats[-1], pos[-1])
     channels, (height, width) = model.hidden_dim, model.backbone_feature_sizes[-1]
     conditioned: list[Any] = [None] * len(states)
-    for members, kwargs in _groups(recorded):
+    for members in _groups(recorded):
         batched = {
-            k: torch.cat([v, *(recorded[i][k] for i in members[1:])], dim=1) if torch.is_tensor(v) else v
-            for k, v in kwargs.items()
+            k: torch.cat([recorded[i][k] for i in members], dim=1) if torch.is_tensor(v) else v
+            for k, v in recorded[members[0]].items()
         }
         out = model.memory_attention(**batched)  # (1, batch, HW, channels)
         out = out.reshape(len(members), height * width, channels).transpose(1, 2)
@@ -129,23 +129,20 @@ def _encode_memories(model, features, high_res_masks, scores) -> list[tuple]:
 class _Recorder:
     """Stands in for the memory attention module: records its arguments, returns zeros."""
 
-    def __init__(self, channels: int) -> None:
-        self.channels = channels
+    def __init__(self) -> None:
         self.calls: list[dict] = []
 
     def __call__(self, **kwargs):
-        import torch
-
         self.calls.append(kwargs)
         features = kwargs["current_vision_features"]  # (HW, 1, channels)
-        return torch.zeros(1, 1, features.shape[0], self.channels, dtype=features.dtype, device=features.device)
+        return features.new_zeros(1, 1, features.shape[0], features.shape[-1])
 
 
 @contextmanager
 def _recording(model):
     """Within the block, ``model.memory_attention`` only records what it is given."""
     original = model._modules["memory_attention"]
-    recorder = _Recorder(model.hidden_dim)
+    recorder = _Recorder()
     model._modules["memory_attention"] = recorder
     try:
         yield recorder
@@ -171,8 +168,8 @@ def _gather_memories(model, states, frame, reverse, features, position) -> list[
     return recorder.calls
 
 
-def _groups(recorded: list[dict]) -> list[tuple[list[int], dict]]:
-    """Objects whose memory attention arguments stack: same tensor shapes, same counts."""
+def _groups(recorded: list[dict]) -> list[list[int]]:
+    """Objects (indices) whose memory attention arguments stack: same tensor shapes, same counts."""
 
     def key(kwargs):
         return tuple((k, tuple(v.shape) if hasattr(v, "shape") else v) for k, v in sorted(kwargs.items()))
@@ -180,4 +177,4 @@ def _groups(recorded: list[dict]) -> list[tuple[list[int], dict]]:
     groups: dict[Any, list[int]] = {}
     for i, kwargs in enumerate(recorded):
         groups.setdefault(key(kwargs), []).append(i)
-    return [(members, recorded[members[0]]) for members in groups.values()]
+    return list(groups.values())

@@ -129,13 +129,13 @@ def test_a_population_run_is_the_same_with_objects_together(reduced_model):
 
 def test_objects_go_together_by_default_on_a_gpu_only(reduced_model):
     """On a CPU one at a time is as fast (docs/benchmarks.md, session 10), so it stays the default."""
-    from types import SimpleNamespace
+    from dataclasses import replace
 
     from napari_sam2.core.together import objects_together_by_default
 
     assert TrackingSession(reduced_model, FrameSource(moving_blob_stack(2))).together is False
-    assert objects_together_by_default(SimpleNamespace(device="cuda:0"))
-    assert not objects_together_by_default(SimpleNamespace(device="cpu"))
+    assert objects_together_by_default(replace(reduced_model, device="cuda:0"))
+    assert not objects_together_by_default(replace(reduced_model, device="cpu"))
 
 
 @pytest.mark.slow

@@ -97,27 +97,44 @@ def test_the_tested_range_is_the_one_pip_enforces():
     assert TESTED_TRANSFORMERS in pyproject["project"]["dependencies"]
 
 
-def test_shadowed_methods_take_the_keywords_the_wrappers_read():
-    """core.conditioned and session._as_meta wrap two private model methods as ``**kwargs``
-    functions: each must exist, name those parameters, and be called with keywords only."""
+def _video_models():
+    """``(module name, module source, video model class)`` of each private module."""
     import importlib
-    import re
 
-    from napari_sam2.core.upstream import PRIVATE_METHODS, PRIVATE_MODULES
+    from napari_sam2.core.upstream import PRIVATE_MODULES
 
     for module_name in PRIVATE_MODULES.values():
         module = importlib.import_module(module_name)
         model = next(v for k, v in vars(module).items() if k.endswith("VideoModel") and inspect.isclass(v))
-        source = inspect.getsource(module)
+        yield module_name, inspect.getsource(module), model
+
+
+def _assert_takes(module_name, model, method, keywords):
+    parameters = inspect.signature(getattr(model, method)).parameters
+    assert set(keywords) <= set(parameters), (module_name, method, set(keywords) - set(parameters))
+
+
+def _assert_called_with_keywords_only(module_name, source, name):
+    """Every ``self.<name>(...)`` call in ``source`` passes keywords only (there is one at least)."""
+    import re
+
+    calls = re.findall(rf"self\.{name}\(\s*([^)]*?)\)", source, flags=re.S)
+    assert calls, (module_name, name)
+    for arguments in calls:
+        arguments = re.sub(r"#[^\n]*", "", arguments)  # comments between arguments
+        for argument in filter(None, (a.strip() for a in arguments.split(","))):
+            assert re.match(r"\w+\s*=", argument), f"{name} is called with a positional argument"
+
+
+def test_shadowed_methods_take_the_keywords_the_wrappers_read():
+    """core.conditioned and session._as_meta wrap two private model methods as ``**kwargs``
+    functions: each must exist, name those parameters, and be called with keywords only."""
+    from napari_sam2.core.upstream import PRIVATE_METHODS
+
+    for module_name, source, model in _video_models():
         for method, keywords in PRIVATE_METHODS.items():
-            parameters = inspect.signature(getattr(model, method)).parameters
-            assert set(keywords) <= set(parameters), (module_name, method, set(keywords) - set(parameters))
-            calls = re.findall(rf"self\.{method}\(\s*([^)]*?)\)", source, flags=re.S)
-            assert calls, (module_name, method)
-            for arguments in calls:
-                arguments = re.sub(r"#[^\n]*", "", arguments)  # comments between arguments
-                for argument in filter(None, (a.strip() for a in arguments.split(","))):
-                    assert re.match(r"\w+\s*=", argument), f"{method} is called with a positional argument"
+            _assert_takes(module_name, model, method, keywords)
+            _assert_called_with_keywords_only(module_name, source, method)
 
 
 def test_private_module_paths_hold_the_session_classes():
@@ -133,19 +150,9 @@ def test_methods_tracking_objects_together_calls_take_its_keywords():
     """core.together calls five private model methods and stands in for the memory attention
     module with a ``**kwargs`` recorder: the methods must take the keywords it passes, and
     every call of the module must use keywords only."""
-    import importlib
-    import re
+    from napari_sam2.core.upstream import PRIVATE_CALLS
 
-    from napari_sam2.core.upstream import PRIVATE_CALLS, PRIVATE_MODULES
-
-    for module_name in PRIVATE_MODULES.values():
-        module = importlib.import_module(module_name)
-        model = next(v for k, v in vars(module).items() if k.endswith("VideoModel") and inspect.isclass(v))
+    for module_name, source, model in _video_models():
         for method, keywords in PRIVATE_CALLS.items():
-            parameters = inspect.signature(getattr(model, method)).parameters
-            assert set(keywords) <= set(parameters), (module_name, method, set(keywords) - set(parameters))
-        calls = re.findall(r"self\.memory_attention\(\s*([^)]*?)\)", inspect.getsource(module), flags=re.S)
-        assert calls, module_name
-        for arguments in calls:
-            for argument in filter(None, (a.strip() for a in re.sub(r"#[^\n]*", "", arguments).split(","))):
-                assert re.match(r"\w+\s*=", argument), "memory_attention is called with a positional argument"
+            _assert_takes(module_name, model, method, keywords)
+        _assert_called_with_keywords_only(module_name, source, "memory_attention")

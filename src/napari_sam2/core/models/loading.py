@@ -35,13 +35,18 @@ class LoadedModel:
     image_size: int = 1024
     extra: dict = field(default_factory=dict)
 
+    @property
+    def device_type(self) -> str:
+        """``cpu``, ``cuda`` or ``mps``: the device without its index."""
+        return str(self.device).split(":")[0]
+
     def autocast(self):
         """Context for model calls: bf16 autocast on CUDA, nothing elsewhere."""
         import torch
 
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.split(":")[0], dtype=self.autocast_dtype)
+        return torch.autocast(device_type=self.device_type, dtype=self.autocast_dtype)
 
     def describe(self) -> dict[str, Any]:
         return {
