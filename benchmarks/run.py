@@ -871,6 +871,7 @@ ROWS = [
     "review",
     "divisions",
     "everything",
+    "everything_floor",
     "batch",
 ]
 
@@ -925,6 +926,10 @@ def main(argv=None) -> int:
                 from benchmarks.review_row import row_review
 
                 out = row_review(args)
+            elif name == "everything_floor":
+                from benchmarks.everything_floor_row import row_everything_floor
+
+                out = row_everything_floor(tiny, args)
             elif name == "batch":
                 from benchmarks.batch_row import row_batch
 

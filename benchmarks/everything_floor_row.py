@@ -1,0 +1,97 @@
+"""Benchmark row: how low segment everything's decoder can go on this machine, in fp32.
+
+``core.point_decoder.decode_points`` runs, per point and per 64 x 64 map, eleven matrix
+products with 256 channels against 64 (8 heads x 8 tokens) columns, two layer norms of the
+point's 4096 x 256 keys, two softmaxes over the tokens and two over the pixels. This row
+times each of those operations alone, in its real shape and chunk size, on tensors that
+stay in cache between repeats, and adds them up per 1024 points: the time the decoder would
+take if nothing else cost anything (the token-side layers, the prompt encoder, the
+filtering and every tensor coming fresh from memory). It runs the real decoder on a 32 x 32
+grid interleaved with it, so that both see the same machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def _seconds(fn, repeats: int = 20) -> float:
+    for _ in range(3):
+        fn()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
+def _operations(decoder, hw: int, batch: int) -> dict:
+    """``name -> (uses per chunk, callable)``: decode_points' big operations in their shapes."""
+    import torch
+
+    from napari_sam2.core.point_decoder import _softmax_last
+
+    attention = decoder.transformer.layers[1].cross_attn_image_to_token
+    channels, columns = decoder.iou_token.weight.shape[1], attention.num_attention_heads * 8  # 8 prompt tokens
+    shared, keys = torch.randn(hw, channels), torch.randn(batch, hw, channels)
+    tokens, back = torch.randn(batch, columns, channels), torch.randn(batch, channels, columns)
+    by_pixel, by_token = torch.randn(batch, hw, columns), torch.randn(batch, columns, hw)
+    all_back, bias = torch.randn(channels, batch * columns), torch.randn(1, batch * columns)
+    norm = decoder.transformer.layers[1].layer_norm4
+    return {
+        "scores against the shared image or positions (addmm)": (4, lambda: torch.addmm(bias, shared, all_back)),
+        "tokens' scores against each point's keys (baddbmm)": (2, lambda: torch.baddbmm(by_token, tokens, keys.mT)),
+        "pixels' scores against each point's tokens (baddbmm)": (1, lambda: torch.baddbmm(by_pixel, keys, back)),
+        "pixel-weighted keys (bmm)": (2, lambda: by_token @ keys),
+        "residual plus token-weighted values (baddbmm)": (2, lambda: torch.baddbmm(keys, by_pixel, tokens)),
+        "layer norm of the keys": (2, lambda: norm(keys)),
+        "softmax over 8 tokens, per pixel and head": (2, lambda: _softmax_last(by_pixel.unflatten(-1, (-1, 8)))),
+        "softmax over the pixels": (2, lambda: torch.softmax(by_token, dim=-1)),
+    }
+
+
+def row_everything_floor(tiny, args) -> dict:
+    import torch
+    from benchmarks.run import engine_session, frames_uint8
+
+    from napari_sam2.core import everything
+    from napari_sam2.core.everything import EverythingOptions
+    from napari_sam2.core.models import LoadedModel
+
+    tiny = LoadedModel(**{**tiny.__dict__, "autocast_dtype": None})  # fp32, as the everything row
+    model = tiny.model
+    session = engine_session(tiny, frames_uint8(2), feature_cache_mb=1024)
+    session.encode(1)
+    with torch.inference_mode():
+        embeddings = everything._image_embeddings(session, 1)
+    points = torch.as_tensor(everything.point_grid(32, model.config.image_size))
+    options = EverythingOptions()
+    hw = embeddings[-1].shape[-2] * embeddings[-1].shape[-1]
+    chunks = len(points) / options.decode_chunk
+    floors, decodes, parts = [], [], {}
+    with torch.inference_mode():
+        operations = _operations(model.mask_decoder, hw, options.decode_chunk)
+        for _ in range(max(2, args.repeats)):
+            for name, (uses, fn) in operations.items():
+                parts.setdefault(name, []).append(uses * chunks * _seconds(fn))
+            floors.append(sum(v[-1] for v in parts.values()))
+            t0 = time.perf_counter()
+            for start in range(0, len(points), options.points_per_batch):
+                batch = points[start : start + options.points_per_batch]
+                everything._decode_on_shared_image(model, embeddings, batch, options)
+            decodes.append(time.perf_counter() - t0)
+    floor, decode = statistics.median(floors), statistics.median(decodes)
+    return {
+        "metric": "segment everything's decoder, 1024 points: its big operations alone (the floor) vs all of it",
+        "value": round(floor, 2),
+        "unit": "s",
+        "target": "report (the everything row's target is 10 s for all of segment everything)",
+        "ok": None,
+        "details": {
+            "decoder_s": [round(x, 2) for x in decodes],
+            "floor_s": [round(x, 2) for x in floors],
+            "floor_share_of_decoder": round(floor / decode, 2),
+            "per_operation_s": {k: round(statistics.median(v), 2) for k, v in parts.items()},
+            "decode_chunk": options.decode_chunk,
+        },
+    }
