@@ -118,6 +118,33 @@ def counting_encoder(loaded):
         del model.get_image_features
 
 
+@contextmanager
+def encoding_equal_pixels_once(loaded):
+    """Inside the block, the vision encoder returns its earlier output, as a fresh output
+    object (its callers replace fields), when given pixels equal bit for bit to earlier ones:
+    the same deterministic pass, not run twice. Yields the indices reused, in order, so a
+    test can also check that two paths handed the encoder the very same pixels."""
+    import torch
+
+    encoder = loaded.model.vision_encoder
+    seen, reused, plain = [], [], encoder.forward
+
+    def forward(pixel_values, **kwargs):
+        for i, (pixels, out) in enumerate(seen):
+            if pixels.shape == pixel_values.shape and torch.equal(pixels, pixel_values):
+                reused.append(i)
+                return type(out)(**out)
+        out = plain(pixel_values, **kwargs)
+        seen.append((pixel_values.clone(), type(out)(**out)))
+        return out
+
+    encoder.forward = forward
+    try:
+        yield reused
+    finally:
+        del encoder.forward
+
+
 POPULATION_SHAPE = (96, 128)
 
 

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from tests.core.integration.test_equivalence import _assert_same
-from tests.helpers import assert_differs, assert_meaningful, engine_masks, moving_blob_stack, reference_masks
+from tests.helpers import (
+    assert_differs,
+    assert_meaningful,
+    encoding_equal_pixels_once,
+    engine_masks,
+    moving_blob_stack,
+    reference_masks,
+)
 
 
 @pytest.fixture(scope="module")
@@ -98,30 +105,9 @@ def test_sam3_real_shape_runs_through_the_engine_like_the_reference(tmp_path):
     assert loaded.image_size == 1008 and type(loaded.model).__name__ == "Sam3TrackerVideoModel"
     stack = moving_blob_stack(2, shape=(96, 150))
     clicks = [(1, 0, 40, 42, True)]
-    reused = _encode_equal_pixels_once(loaded.model.vision_encoder)
-    engine = engine_masks(loaded, stack, clicks, "forward", fill_hole_area=0)
-    reference = reference_masks(loaded, stack, clicks, "forward")
+    with encoding_equal_pixels_once(loaded) as reused:
+        engine = engine_masks(loaded, stack, clicks, "forward", fill_hole_area=0)
+        reference = reference_masks(loaded, stack, clicks, "forward")
     _assert_same(engine, reference)
     assert reused == [0, 1], "the reference's frames were not the engine's pixels, bit for bit"
     assert_meaningful(engine[1][1])
-
-
-def _encode_equal_pixels_once(encoder) -> list:
-    """Make ``encoder`` (a module) return its earlier output, as a fresh output object (its
-    callers replace fields), when it is given pixels equal bit for bit to earlier ones: the
-    same deterministic pass, not run twice. Returns the list of reused entries, in order."""
-    import torch
-
-    seen, reused, plain = [], [], encoder.forward
-
-    def forward(pixel_values, **kwargs):
-        for i, (pixels, out) in enumerate(seen):
-            if pixels.shape == pixel_values.shape and torch.equal(pixels, pixel_values):
-                reused.append(i)
-                return type(out)(**out)
-        out = plain(pixel_values, **kwargs)
-        seen.append((pixel_values.clone(), type(out)(**out)))
-        return out
-
-    encoder.forward = forward
-    return reused
