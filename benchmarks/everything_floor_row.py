@@ -52,20 +52,12 @@ def _operations(decoder, hw: int, batch: int) -> dict:
 
 def row_everything_floor(tiny, args) -> dict:
     import torch
-    from benchmarks.run import engine_session, frames_uint8
+    from benchmarks.run import decode_grid, everything_frame
 
-    from napari_sam2.core import everything
     from napari_sam2.core.everything import EverythingOptions
-    from napari_sam2.core.models import LoadedModel
 
-    tiny = LoadedModel(**{**tiny.__dict__, "autocast_dtype": None})  # fp32, as the everything row
-    model = tiny.model
-    session = engine_session(tiny, frames_uint8(2), feature_cache_mb=1024)
-    session.encode(1)
-    with torch.inference_mode():
-        embeddings = everything._image_embeddings(session, 1)
-    points = torch.as_tensor(everything.point_grid(32, model.config.image_size))
-    options = EverythingOptions()
+    session, embeddings, points = everything_frame(tiny)
+    model, options = session.loaded.model, EverythingOptions()
     hw = embeddings[-1].shape[-2] * embeddings[-1].shape[-1]
     chunks = len(points) / options.decode_chunk
     floors, decodes, parts = [], [], {}
@@ -75,11 +67,7 @@ def row_everything_floor(tiny, args) -> dict:
             for name, (uses, fn) in operations.items():
                 parts.setdefault(name, []).append(uses * chunks * _seconds(fn))
             floors.append(sum(v[-1] for v in parts.values()))
-            t0 = time.perf_counter()
-            for start in range(0, len(points), options.points_per_batch):
-                batch = points[start : start + options.points_per_batch]
-                everything._decode_on_shared_image(model, embeddings, batch, options)
-            decodes.append(time.perf_counter() - t0)
+            decodes.append(decode_grid(model, embeddings, points, options))
     floor, decode = statistics.median(floors), statistics.median(decodes)
     return {
         "metric": "segment everything's decoder, 1024 points: its big operations alone (the floor) vs all of it",

@@ -545,36 +545,53 @@ def row_population_memory(args, model_dir):
     }
 
 
+def everything_frame(tiny):
+    """The everything rows' setup: an fp32 session (masks compared exactly) whose frame 1 is
+    encoded, that frame's embeddings as the decoder takes them, and the 32 x 32 point grid."""
+    import torch
+
+    from napari_sam2.core import everything
+    from napari_sam2.core.models import LoadedModel
+
+    tiny = LoadedModel(**{**tiny.__dict__, "autocast_dtype": None})
+    session = engine_session(tiny, frames_uint8(2), feature_cache_mb=1024)
+    session.encode(1)
+    with torch.inference_mode():
+        embeddings = everything._image_embeddings(session, 1)
+    return session, embeddings, torch.as_tensor(everything.point_grid(32, tiny.model.config.image_size))
+
+
+def decode_grid(model, embeddings, points, options) -> float:
+    """Seconds to decode every point, ``options.points_per_batch`` at a time, as segment everything does."""
+    import torch
+
+    from napari_sam2.core import everything
+
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        step = options.points_per_batch
+        for start in range(0, len(points), step):
+            everything._decode_on_shared_image(model, embeddings, points[start : start + step], options)
+    return time.perf_counter() - t0
+
+
 def row_everything(tiny, args):
     """Segment everything (32 x 32 points) on a frame with cached features: the batched point
     decoder (core.point_decoder) against transformers' decoder module with a copy of the
     image per point; the same kept masks; and one click there. fp32."""
     from dataclasses import replace
 
-    import torch
-
-    from napari_sam2.core import everything
     from napari_sam2.core.everything import EverythingOptions, kept_masks
-    from napari_sam2.core.models import LoadedModel
 
-    tiny = LoadedModel(**{**tiny.__dict__, "autocast_dtype": None})  # fp32: masks compared exactly
-    session = engine_session(tiny, frames_uint8(2), feature_cache_mb=1024)
-    session.encode(1)
+    session, embeddings, points = everything_frame(tiny)
     default = EverythingOptions()
     timings: dict[str, list[float]] = {"batched": [], "decoder_every_point_upscaled": [], "click": []}
-    with torch.inference_mode():
-        embeddings = everything._image_embeddings(session, 1)
-    points = torch.as_tensor(everything.point_grid(32, tiny.model.config.image_size))
     worst = replace(default, pred_iou_thresh=-1.0)  # every point upscaled: the most a real image costs
     for i in range(max(1, args.repeats)):
         t0 = time.perf_counter()
         kept_masks(session, 1, default)
         timings["batched"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            for start in range(0, len(points), 64):
-                everything._decode_on_shared_image(tiny.model, embeddings, points[start : start + 64], worst)
-        timings["decoder_every_point_upscaled"].append(time.perf_counter() - t0)
+        timings["decoder_every_point_upscaled"].append(decode_grid(session.loaded.model, embeddings, points, worst))
         t0 = time.perf_counter()
         session.add_points(10 + i, 1, [(300, 300)])
         timings["click"].append(time.perf_counter() - t0)
