@@ -128,7 +128,7 @@ def test_a_population_run_is_the_same_with_objects_together(reduced_model):
 
 
 def test_objects_go_together_by_default_on_a_gpu_only(reduced_model):
-    """On a CPU one at a time is as fast (docs/benchmarks.md, session 10), so it stays the default."""
+    """On a CPU one at a time was faster (docs/benchmarks.md, session 10), so it stays the default."""
     from dataclasses import replace
 
     from napari_sam2.core.together import objects_together_by_default
