@@ -1,8 +1,10 @@
 """Benchmark row: how low segment everything's decoder can go on this machine, in fp32.
 
-``core.point_decoder.decode_points`` runs, per point and per 64 x 64 map, eleven matrix
+``core.point_decoder.decode_points`` runs, per point and per 64 x 64 map, eight matrix
 products with 256 channels against 64 (8 heads x 8 tokens) columns, two layer norms of the
-point's 4096 x 256 keys, two softmaxes over the tokens and two over the pixels. This row
+point's 4096 x 256 keys, two softmaxes over the tokens and one over the pixels, then the
+final attention for the IoU token alone (three products and a softmax with 8 rows: 8 heads x
+1 token; the mask tokens' rows only for points whose masks are upscaled, none here). This row
 times each of those operations alone, in its real shape and chunk size, on tensors that
 stay in cache between repeats, and adds them up per 1024 points: the time the decoder would
 take if nothing else cost anything (the token-side layers, the prompt encoder, the
@@ -29,24 +31,29 @@ def _operations(decoder, hw: int, batch: int) -> dict:
     """``name -> (uses per chunk, callable)``: decode_points' big operations in their shapes."""
     import torch
 
-    from napari_sam2.core.point_decoder import _softmax_last
-
     attention = decoder.transformer.layers[1].cross_attn_image_to_token
     channels, columns = decoder.iou_token.weight.shape[1], attention.num_attention_heads * 8  # 8 prompt tokens
     shared, keys = torch.randn(hw, channels), torch.randn(batch, hw, channels)
-    tokens, back = torch.randn(batch, columns, channels), torch.randn(batch, channels, columns)
-    by_pixel, by_token = torch.randn(batch, hw, columns), torch.randn(batch, columns, hw)
-    all_back, bias = torch.randn(channels, batch * columns), torch.randn(1, batch * columns)
+    tokens, by_token = torch.randn(batch, columns, channels), torch.randn(batch, columns, hw)
+    all_back, bias = torch.randn(batch * columns, channels), torch.randn(batch * columns, 1)
     norm = decoder.transformer.layers[1].layer_norm4
+    heads = attention.num_attention_heads
+    iou_rows = torch.randn(batch * heads, channels) / channels  # scores near 1: no subnormal softmax weights
+
+    def final_iou_token():  # positions, the point's keys, softmax over pixels, pixel-weighted keys
+        at_positions = (iou_rows @ shared.T).view(batch, heads, hw)
+        weights = torch.softmax(torch.baddbmm(at_positions, iou_rows.view(batch, heads, -1), keys.mT), dim=-1)
+        return weights @ keys
+
     return {
-        "scores against the shared image or positions (addmm)": (4, lambda: torch.addmm(bias, shared, all_back)),
+        "scores against the shared image or positions (addmm)": (3, lambda: torch.addmm(bias, all_back, shared.T)),
         "tokens' scores against each point's keys (baddbmm)": (2, lambda: torch.baddbmm(by_token, tokens, keys.mT)),
-        "pixels' scores against each point's tokens (baddbmm)": (1, lambda: torch.baddbmm(by_pixel, keys, back)),
-        "pixel-weighted keys (bmm)": (2, lambda: by_token @ keys),
-        "residual plus token-weighted values (baddbmm)": (2, lambda: torch.baddbmm(keys, by_pixel, tokens)),
+        "pixel-weighted keys (bmm)": (1, lambda: by_token @ keys),
+        "residual plus token-weighted values (baddbmm)": (2, lambda: torch.baddbmm(keys, by_token.mT, tokens)),
         "layer norm of the keys": (2, lambda: norm(keys)),
-        "softmax over 8 tokens, per pixel and head": (2, lambda: _softmax_last(by_pixel.unflatten(-1, (-1, 8)))),
-        "softmax over the pixels": (2, lambda: torch.softmax(by_token, dim=-1)),
+        "softmax over 8 tokens, per pixel and head": (2, lambda: torch.softmax(by_token.unflatten(1, (-1, 8)), dim=2)),
+        "softmax over the pixels": (1, lambda: torch.softmax(by_token, dim=-1)),
+        "final attention, the IoU token (8 rows)": (1, final_iou_token),
     }
 
 
