@@ -569,9 +569,12 @@ def decode_grid(model, embeddings, points, options) -> float:
 
     t0 = time.perf_counter()
     with torch.inference_mode():
+        shared = everything.shared_image(model, embeddings)
+        chunk = everything.decode_chunk(options, autocast=torch.is_autocast_enabled(embeddings[-1].device.type))
         step = options.points_per_batch
         for start in range(0, len(points), step):
-            everything._decode_on_shared_image(model, embeddings, points[start : start + step], options)
+            batch = points[start : start + step]
+            everything._decode_on_shared_image(model, shared, embeddings, batch, chunk, options)
     return time.perf_counter() - t0
 
 
@@ -581,7 +584,7 @@ def row_everything(tiny, args):
     image per point; the same kept masks; and one click there. fp32."""
     from dataclasses import replace
 
-    from napari_sam2.core.everything import EverythingOptions, kept_masks
+    from napari_sam2.core.everything import EverythingOptions, decode_chunk, kept_masks
 
     session, embeddings, points = everything_frame(tiny)
     default = EverythingOptions()
@@ -616,7 +619,7 @@ def row_everything(tiny, args):
             "kept_masks_compared": len(reference),
             "min_iou": round(float(min(ious, default=1.0)), 6),
             "same_kept_masks": bool(same),
-            "decode_chunk": default.decode_chunk,
+            "decode_chunk": decode_chunk(default, autocast=False),
         },
     }
 

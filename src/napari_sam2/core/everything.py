@@ -29,16 +29,25 @@ from .seeders import Seeds
 class EverythingOptions:
     points_per_side: int = 32
     points_per_batch: int = 64  # points filtered together (Meta's default)
-    #: Points decoded together on the shared image (core.point_decoder); small keeps the
-    #: per-point maps in the CPU's cache: 4 was fastest of 2 to 16 here (docs/benchmarks.md).
-    #: 0: transformers' own decoder module, a copy of the image per point (the reference).
-    decode_chunk: int = 4
+    #: Points decoded together on the shared image (core.point_decoder). None: 16 in fp32,
+    #: their 4 MB maps in a workspace kept for the frame (160 MB); 4 under autocast, where
+    #: each product allocates its map and a 64 MB map is fresh pages every time (fastest of
+    #: 4 to 32 in each case, docs/benchmarks.md, session 13). 0: transformers' own decoder
+    #: module, a copy of the image per point (the reference).
+    decode_chunk: int | None = None
     pred_iou_thresh: float = 0.8
     stability_score_thresh: float = 0.95
     stability_score_offset: float = 1.0
     box_nms_thresh: float = 0.7
     min_area: int = 20
     max_area_fraction: float = 0.3
+
+
+def decode_chunk(options: EverythingOptions, autocast: bool) -> int:
+    """``options.decode_chunk``, or where it is None the fastest measured for the precision."""
+    if options.decode_chunk is not None:
+        return options.decode_chunk
+    return 4 if autocast else 16
 
 
 def point_grid(n: int, size: int) -> np.ndarray:
@@ -72,19 +81,20 @@ def kept_masks(session, frame: int, options: EverythingOptions | None = None) ->
     rles, scores, boxes = [], [], []
     with torch.inference_mode(), session.loaded.autocast():
         embeddings = _image_embeddings(session, frame)
+        chunk = decode_chunk(options, autocast=session.loaded.autocast_dtype is not None)
+        shared = shared_image(model, embeddings) if chunk else None
         for start in range(0, len(grid), options.points_per_batch):
             points = torch.as_tensor(grid[start : start + options.points_per_batch])
-            if options.decode_chunk:
-                low_res, iou = _decode_on_shared_image(model, embeddings, points, options)
+            if shared is not None:  # masks of the upscaled points only, ``rows`` of the batch's
+                low_res, iou, rows = _decode_on_shared_image(model, shared, embeddings, points, chunk, options)
             else:
                 low_res, iou = _decode_points(model, embeddings, points)
             iou = iou.float().cpu()
             confident = iou > options.pred_iou_thresh  # filtered before the costly upsampling
             if not confident.any():
                 continue
-            logits = processor.post_process_masks(
-                [low_res[confident].float().cpu()], original_sizes=[[h, w]], binarize=False
-            )
+            picked = low_res[confident] if shared is None else low_res[confident[rows]]
+            logits = processor.post_process_masks([picked.float().cpu()], original_sizes=[[h, w]], binarize=False)
             kept, kept_scores, kept_boxes = generator.filter_masks(
                 logits[0],
                 iou[confident][:, None],
@@ -147,29 +157,39 @@ def _decode_points(model, embeddings: list, points):
     return low_res.reshape(-1, 1, *low_res.shape[-2:]), iou.reshape(-1)
 
 
-def _decode_on_shared_image(model, embeddings: list, points, options: EverythingOptions):
-    """As :func:`_decode_points`, by :func:`~.point_decoder.decode_points` in chunks: the
-    image is not copied per point, and only points with a mask that can pass
-    ``pred_iou_thresh`` are upscaled (the others' low-resolution masks stay zero, and are
-    dropped by that threshold)."""
+def shared_image(model, embeddings: list):
+    """:func:`~.point_decoder.share_image` of a frame's embeddings: what every point on it
+    shares, made once per frame."""
+    from .point_decoder import share_image
+
+    anywhere = embeddings[-1].new_zeros((1, 2))  # no mask prompt: one dense embedding for every point
+    _, dense = _point_prompts(model, anywhere, embeddings[-1].device)
+    return share_image(model.mask_decoder, embeddings[-1] + dense, model.get_image_wide_positional_embeddings())
+
+
+def _decode_on_shared_image(model, shared, embeddings: list, points, chunk: int, options: EverythingOptions):
+    """As :func:`_decode_points`, by :func:`~.point_decoder.decode_points` in chunks on the
+    frame's :func:`shared_image`: the image is not copied per point, and only points with a
+    mask that can pass ``pred_iou_thresh`` are upscaled. Returns ``(low_res, iou, rows)``:
+    the upscaled points' masks ``(3n, 1, 4H, 4W)``, every point's IoUs ``(3P,)``, and which
+    of those IoUs' masks ``low_res`` holds ``(3n,)``: every mask that passes the threshold
+    (its point is upscaled). The others' masks are never made: a 64-point batch of zero
+    masks was 50 MB written afresh."""
     import torch
 
     from .point_decoder import decode_points
 
     device = embeddings[-1].device
-    positions = model.get_image_wide_positional_embeddings()
-    size = [4 * s for s in embeddings[-1].shape[-2:]]
-    low_res = torch.zeros(len(points), 3, *size, device=device)
-    ious = []
-    for start in range(0, len(points), options.decode_chunk):
-        sparse, dense = _point_prompts(model, points[start : start + options.decode_chunk], device)
-        image = embeddings[-1] + dense[:1]  # no mask prompt: the same dense embedding for every point
-        masks, iou, upscaled = decode_points(
-            model.mask_decoder, image, positions, sparse[:, 0], embeddings[:-1], options.pred_iou_thresh
+    masks, ious, rows = [], [], []
+    for start in range(0, len(points), chunk):
+        sparse, _ = _point_prompts(model, points[start : start + chunk], device)
+        low_res, iou, upscaled = decode_points(
+            model.mask_decoder, shared, sparse[:, 0], embeddings[:-1], options.pred_iou_thresh
         )
-        low_res[start + upscaled] = masks.to(low_res.dtype)
+        masks.append(low_res.flatten(0, 1))
         ious.append(iou)
-    return low_res.reshape(-1, 1, *size), torch.cat(ious).reshape(-1)
+        rows.append((3 * (start + upscaled)[:, None] + torch.arange(3, device=upscaled.device)).flatten())
+    return torch.cat(masks)[:, None], torch.cat(ious).reshape(-1), torch.cat(rows).cpu()
 
 
 def _image_embeddings(session, frame: int) -> list:

@@ -39,20 +39,24 @@ def test_the_batched_decoder_gives_the_decoder_modules_masks_and_upscales_only_w
         points = torch.as_tensor(everything.point_grid(4, model.config.image_size))
         want_masks, want_iou = _reference(model, embeddings, points)
         cut = float(want_iou.amax(dim=1).median())  # half the points can pass, half cannot
-        sparse, dense = everything._point_prompts(model, points, "cpu")
-        masks, iou, upscaled = decode_points(
-            model.mask_decoder,
-            embeddings[-1] + dense[:1],
-            model.get_image_wide_positional_embeddings(),
-            sparse[:, 0],
-            embeddings[:-1],
-            cut,
-        )
+        sparse, _ = everything._point_prompts(model, points, "cpu")
+        shared = everything.shared_image(model, embeddings)
+        # two chunks on one shared image: the second writes the workspace the first used
+        parts = sparse[:, 0].split(9)
+        chunks = [decode_points(model.mask_decoder, shared, part, embeddings[:-1], cut) for part in parts]
+    iou = torch.cat([c[1] for c in chunks])
+    upscaled = torch.cat([c[2] + 9 * i for i, c in enumerate(chunks)])
+    masks = torch.cat([c[0] for c in chunks])
     torch.testing.assert_close(iou, want_iou, atol=1e-5, rtol=1e-5)
     assert upscaled.tolist() == torch.nonzero(want_iou.amax(dim=1) > cut).flatten().tolist()
     assert 0 < len(upscaled) < len(points)
     torch.testing.assert_close(masks, want_masks[upscaled], atol=1e-4, rtol=1e-4)
     assert_meaningful(masks[0, 0] > 0)
+    assert shared._flat  # the maps went through the workspace (fp32, no autocast)
+    with torch.inference_mode():  # no point can pass: nothing upscaled, the IoUs all the same
+        none, same_iou, _ = decode_points(model.mask_decoder, shared, sparse[:4, 0], embeddings[:-1], float("inf"))
+    assert none.shape == (0, 3, *masks.shape[-2:])
+    torch.testing.assert_close(same_iou, want_iou[:4], atol=1e-5, rtol=1e-5)
 
 
 def _same_kept_masks(loaded, side: int):
@@ -97,3 +101,21 @@ def test_batched_segment_everything_keeps_the_same_masks_on_the_real_tiny_shape(
 
     tiny = load_model(str(save_random_model("sam2.1-tiny", tmp_path / "tiny")), device="cpu", autocast_dtype=None)
     _same_kept_masks(tiny, 6)
+
+
+def test_under_autocast_the_batched_decoder_allocates_its_maps_in_the_autocast_dtype(reduced_model):
+    """precision=auto runs bf16 autocast on CPUs with native bf16: the workspace (fp32) is
+    not used, each product allocates its bf16 output, and the IoUs stay near fp32's."""
+    model = reduced_model.model
+    session = _session(reduced_model)
+    with torch.inference_mode():
+        embeddings = everything._image_embeddings(session, 0)
+        points = torch.as_tensor(everything.point_grid(4, model.config.image_size))
+        _, want_iou = _reference(model, embeddings, points)
+        sparse, _ = everything._point_prompts(model, points, "cpu")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            shared = everything.shared_image(model, embeddings)
+            _, iou, _ = decode_points(model.mask_decoder, shared, sparse[:, 0], embeddings[:-1], 0.0)
+    assert not shared._flat
+    torch.testing.assert_close(iou.float(), want_iou, atol=0.05, rtol=0)
+    assert (iou.float() - want_iou).abs().max() > 0  # bf16 really ran
