@@ -31,30 +31,38 @@ def _reference(model, embeddings, points):
     return low_res.reshape(len(points), 3, *low_res.shape[-2:]), iou.reshape(len(points), 3)
 
 
-def test_the_batched_decoder_gives_the_decoder_modules_masks_and_upscales_only_what_can_pass(reduced_model):
-    model = reduced_model.model
-    session = _session(reduced_model)
+def _grid_and_reference(loaded):
+    """A 4 x 4 point grid on a frame: its embeddings, the points' sparse prompts, and the
+    decoder module's masks and IoUs for them (a copy of the image per point)."""
+    model = loaded.model
+    session = _session(loaded)
     with torch.inference_mode():
         embeddings = everything._image_embeddings(session, 0)
         points = torch.as_tensor(everything.point_grid(4, model.config.image_size))
-        want_masks, want_iou = _reference(model, embeddings, points)
-        cut = float(want_iou.amax(dim=1).median())  # half the points can pass, half cannot
         sparse, _ = everything._point_prompts(model, points, "cpu")
+        return embeddings, sparse[:, 0], *_reference(model, embeddings, points)
+
+
+def test_the_batched_decoder_gives_the_decoder_modules_masks_and_upscales_only_what_can_pass(reduced_model):
+    model = reduced_model.model
+    embeddings, sparse, want_masks, want_iou = _grid_and_reference(reduced_model)
+    cut = float(want_iou.amax(dim=1).median())  # half the points can pass, half cannot
+    with torch.inference_mode():
         shared = everything.shared_image(model, embeddings)
         # two chunks on one shared image: the second writes the workspace the first used
-        parts = sparse[:, 0].split(9)
+        parts = sparse.split(9)
         chunks = [decode_points(model.mask_decoder, shared, part, embeddings[:-1], cut) for part in parts]
     iou = torch.cat([c[1] for c in chunks])
     upscaled = torch.cat([c[2] + 9 * i for i, c in enumerate(chunks)])
     masks = torch.cat([c[0] for c in chunks])
     torch.testing.assert_close(iou, want_iou, atol=1e-5, rtol=1e-5)
     assert upscaled.tolist() == torch.nonzero(want_iou.amax(dim=1) > cut).flatten().tolist()
-    assert 0 < len(upscaled) < len(points)
+    assert 0 < len(upscaled) < len(sparse)
     torch.testing.assert_close(masks, want_masks[upscaled], atol=1e-4, rtol=1e-4)
     assert_meaningful(masks[0, 0] > 0)
     assert shared._flat  # the maps went through the workspace (fp32, no autocast)
     with torch.inference_mode():  # no point can pass: nothing upscaled, the IoUs all the same
-        none, same_iou, _ = decode_points(model.mask_decoder, shared, sparse[:4, 0], embeddings[:-1], float("inf"))
+        none, same_iou, _ = decode_points(model.mask_decoder, shared, sparse[:4], embeddings[:-1], float("inf"))
     assert none.shape == (0, 3, *masks.shape[-2:])
     torch.testing.assert_close(same_iou, want_iou[:4], atol=1e-5, rtol=1e-5)
 
@@ -107,15 +115,10 @@ def test_under_autocast_the_batched_decoder_allocates_its_maps_in_the_autocast_d
     """precision=auto runs bf16 autocast on CPUs with native bf16: the workspace (fp32) is
     not used, each product allocates its bf16 output, and the IoUs stay near fp32's."""
     model = reduced_model.model
-    session = _session(reduced_model)
-    with torch.inference_mode():
-        embeddings = everything._image_embeddings(session, 0)
-        points = torch.as_tensor(everything.point_grid(4, model.config.image_size))
-        _, want_iou = _reference(model, embeddings, points)
-        sparse, _ = everything._point_prompts(model, points, "cpu")
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            shared = everything.shared_image(model, embeddings)
-            _, iou, _ = decode_points(model.mask_decoder, shared, sparse[:, 0], embeddings[:-1], 0.0)
+    embeddings, sparse, _, want_iou = _grid_and_reference(reduced_model)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        shared = everything.shared_image(model, embeddings)
+        _, iou, _ = decode_points(model.mask_decoder, shared, sparse, embeddings[:-1], 0.0)
     assert not shared._flat
     torch.testing.assert_close(iou.float(), want_iou, atol=0.05, rtol=0)
     assert (iou.float() - want_iou).abs().max() > 0  # bf16 really ran
