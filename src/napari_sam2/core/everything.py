@@ -30,10 +30,10 @@ class EverythingOptions:
     points_per_side: int = 32
     points_per_batch: int = 64  # points filtered together (Meta's default)
     #: Points decoded together on the shared image (core.point_decoder). None: 16 in fp32,
-    #: their 4 MB maps in a workspace kept for the frame (160 MB); 4 under autocast, where
-    #: each product allocates its map and a 64 MB map is fresh pages every time (fastest of
-    #: 4 to 32 in each case, docs/benchmarks.md, session 13). 0: transformers' own decoder
-    #: module, a copy of the image per point (the reference).
+    #: their 4 MB maps in a workspace kept for the frame (160 MB; fastest of 4 to 32); 4
+    #: under autocast, where each product allocates its map and a 64 MB map is fresh pages
+    #: every time (4 beat 16 there; docs/benchmarks.md, session 13). 0: transformers' own
+    #: decoder module, a copy of the image per point (the reference).
     decode_chunk: int | None = None
     pred_iou_thresh: float = 0.8
     stability_score_thresh: float = 0.95
