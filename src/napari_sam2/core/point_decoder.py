@@ -112,8 +112,7 @@ def decode_points(decoder: Any, shared: SharedImage, sparse: Any, high_res: list
     first, second = transformer.layers
     # Two per-prompt maps, (B, HW, C) each: the keys, changed in place from layer to layer,
     # and the keys plus the positions (None under autocast: each step allocates its output).
-    keys, at_positions = (shared.buffer(name, batch, hw, channels) for name in ("keys", "keys + positions"))
-    in_place = keys is not None
+    keys_map, sum_map = (shared.buffer(name, batch, hw, channels) for name in ("keys", "keys + positions"))
 
     # Layer 1: the image is the same for every prompt.
     queries = _tokens(first.self_attn, prompts, prompts, prompts)
@@ -127,13 +126,13 @@ def decode_points(decoder: Any, shared: SharedImage, sparse: Any, high_res: list
         queries + prompts,
         queries,
         shared,
-        out=keys,
+        out=keys_map,
     )  # the image + the attention's output in one product (the residual is the product's input)
-    keys = _layer_norm(first.layer_norm4, summed, out=keys)
+    keys = _layer_norm(first.layer_norm4, summed, out=keys_map)
 
     # Layer 2: each prompt has its own keys now; both attentions score them plus the
     # positions, summed once.
-    at_positions = torch.add(keys, shared.positions, out=at_positions)
+    at_positions = torch.add(keys, shared.positions, out=sum_map)
     queries = second.layer_norm1(queries + _tokens(second.self_attn, queries + prompts, queries + prompts, queries))
     to_keys = _to_image(second.cross_attn_token_to_image, queries + prompts, keys, shared, at_positions=at_positions)
     queries = second.layer_norm2(queries + to_keys)
@@ -145,9 +144,9 @@ def decode_points(decoder: Any, shared: SharedImage, sparse: Any, high_res: list
         queries + prompts,
         queries,
         shared,
-        out=keys if in_place else None,
+        out=keys_map,
     )
-    keys = _layer_norm(second.layer_norm4, summed, out=keys if in_place else None)
+    keys = _layer_norm(second.layer_norm4, summed, out=keys_map)
 
     # The final attention, token by token (each token's row is its own): the IoU token for
     # every prompt, the three mask tokens only for the prompts whose masks are upscaled.
